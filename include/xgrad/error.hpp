@@ -1,0 +1,55 @@
+#pragma once
+
+// Exception types thrown by xgrad. Every message starts with the op, function
+// or file it concerns, so that a user can find the line that caused it:
+//
+//   matmul: inner dimensions differ: a has shape (2, 3), b has shape (4, 5)
+
+#include <stdexcept>
+#include <string>
+
+namespace xgrad {
+
+/// Tensors whose shapes do not fit the op they were passed to.
+class shape_error : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+/// An argument with an invalid value: a dtype, an axis, a scalar out of range.
+class value_error : public std::invalid_argument {
+public:
+    using std::invalid_argument::invalid_argument;
+};
+
+/// A case that an op or function does not support; the message names both.
+class not_implemented : public std::logic_error {
+public:
+    using std::logic_error::logic_error;
+};
+
+/// Misuse of the autograd engine: a second backward through a released tape,
+/// or a value saved for backward that was modified in place.
+class autograd_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+}  // namespace xgrad
+
+// Checks an internal invariant. On in debug and test builds, where a failure
+// throws std::logic_error with the file and line, and compiled out in release
+// builds. Caller mistakes are reported with the exceptions above instead.
+#if defined(XGRAD_ENABLE_ASSERTS) || !defined(NDEBUG)
+#define XGRAD_ASSERT(condition)                                                          \
+    do {                                                                                 \
+        if (!(condition)) {                                                              \
+            throw std::logic_error(std::string(__FILE__) + ":" + std::to_string(__LINE__) + \
+                                   ": internal check failed: " #condition);              \
+        }                                                                                \
+    } while (false)
+#else
+#define XGRAD_ASSERT(condition) \
+    do {                        \
+    } while (false)
+#endif

@@ -1,0 +1,19 @@
+#pragma once
+
+// The whole public API of xgrad in one include.
+
+#include "xgrad/autograd.hpp"
+#include "xgrad/dtype.hpp"
+#include "xgrad/error.hpp"
+#include "xgrad/gradcheck.hpp"
+#include "xgrad/op.hpp"
+#include "xgrad/ops/activation.hpp"
+#include "xgrad/ops/binary.hpp"
+#include "xgrad/ops/index.hpp"
+#include "xgrad/ops/linalg.hpp"
+#include "xgrad/ops/loss.hpp"
+#include "xgrad/ops/reduce.hpp"
+#include "xgrad/ops/shape.hpp"
+#include "xgrad/ops/unary.hpp"
+#include "xgrad/random.hpp"
+#include "xgrad/tensor.hpp"

@@ -1,0 +1,110 @@
+#include "xgrad/detail/array.hpp"
+
+#include <string>
+
+#include <xtensor/xbuilder.hpp>
+#include <xtensor/xnoalias.hpp>
+
+namespace xgrad {
+
+const char* dtype_name(Dtype dtype) {
+    switch (dtype) {
+        case Dtype::float32:
+            return "float32";
+        case Dtype::float64:
+            return "float64";
+        case Dtype::int64:
+            return "int64";
+    }
+    return "unknown";
+}
+
+std::string shape_string(const Shape& shape) {
+    std::string text = "(";
+    for (std::size_t i = 0; i < shape.size(); ++i) {
+        if (i > 0) {
+            text += ", ";
+        }
+        text += std::to_string(shape[i]);
+    }
+    return text + ")";
+}
+
+std::size_t shape_size(const Shape& shape) {
+    std::size_t size = 1;
+    for (std::size_t extent : shape) {
+        size *= extent;
+    }
+    return size;
+}
+
+}  // namespace xgrad
+
+namespace xgrad::detail {
+
+Array Array::uninitialized(Dtype dtype, const Shape& shape) {
+    return visit_dtype(dtype, [&](auto zero) { return Array(xt::xarray<decltype(zero)>(shape)); });
+}
+
+Array Array::zeros(Dtype dtype, const Shape& shape) {
+    return full(dtype, shape, 0.0);
+}
+
+Array Array::full(Dtype dtype, const Shape& shape, double value) {
+    return visit_dtype(dtype, [&](auto zero) {
+        using T = decltype(zero);
+        return Array(xt::xarray<T>(shape, static_cast<T>(value)));
+    });
+}
+
+const Shape& Array::shape() const {
+    XGRAD_ASSERT(!empty());
+    return std::visit(
+        [](const auto& values) -> const Shape& {
+            if constexpr (std::is_same_v<std::decay_t<decltype(values)>, std::monostate>) {
+                static const Shape kNoShape;
+                return kNoShape;
+            } else {
+                return values.shape();
+            }
+        },
+        values_);
+}
+
+std::size_t Array::size() const { return empty() ? 0 : shape_size(shape()); }
+
+void Array::accumulate(Array&& other) {
+    XGRAD_ASSERT(!other.empty());
+    if (empty()) {
+        *this = std::move(other);
+        return;
+    }
+    XGRAD_ASSERT(dtype() == other.dtype() && shape() == other.shape());
+    visit_dtype(dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        xt::noalias(get<T>()) += other.get<T>();
+    });
+}
+
+Array Array::cast(Dtype target) const {
+    return visit_dtype(dtype(), [&](auto from) {
+        using From = decltype(from);
+        const auto& source = get<From>();
+        return visit_dtype(target, [&](auto to) {
+            using To = decltype(to);
+            return Array(xt::xarray<To>(xt::cast<To>(source)));
+        });
+    });
+}
+
+void Array::throw_dtype_mismatch(const char* context, Dtype requested) const {
+    throw value_error(std::string(context) + ": expected a " + dtype_name(requested) +
+                      " tensor, got " + (empty() ? std::string("an empty one") : dtype_name(dtype())));
+}
+
+void throw_not_floating(const char* context, Dtype dtype) {
+    throw value_error(std::string(context) + ": expected a float32 or float64 tensor, got " +
+                      dtype_name(dtype));
+}
+
+}  // namespace xgrad::detail

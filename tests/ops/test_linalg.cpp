@@ -1,0 +1,72 @@
+#include <xtensor-blas/xlinalg.hpp>
+
+#include "testing.hpp"
+
+using namespace xgrad;
+using xgrad::testing::random_input;
+using xgrad::testing::values;
+
+TEST_SUITE("linalg") {
+    TEST_CASE("matmul gradient") {
+        const std::vector<std::pair<Shape, Shape>> cases = {
+            {{3, 4}, {4, 2}},        // matrix @ matrix
+            {{3, 4}, {4}},           // matrix @ vector
+            {{4}, {4, 5}},           // vector @ matrix
+            {{4}, {4}},              // dot product
+            {{2, 3, 4}, {2, 4, 5}},  // batched
+            {{2, 3, 4}, {4, 5}},     // batch broadcast on b
+            {{3, 4}, {2, 1, 4, 2}},  // batch broadcast on a
+            {{2, 1, 3, 4}, {1, 3, 4, 2}},
+            {{1, 4}, {4, 1}},
+        };
+        std::uint64_t seed = 1;
+        for (const auto& [a, b] : cases) {
+            CAPTURE(shape_string(a));
+            CAPTURE(shape_string(b));
+            CHECK_GRADCHECK([](const auto& in) { return matmul(in[0], in[1]); },
+                            {random_input(a, seed), random_input(b, seed + 1)});
+            seed += 2;
+        }
+    }
+
+    TEST_CASE("matmul matches xtensor-blas") {
+        Generator generator(5);
+        const Tensor a = uniform({7, 5}, -1, 1, generator, Dtype::float64);
+        const Tensor b = uniform({5, 3}, -1, 1, generator, Dtype::float64);
+        const xt::xarray<double> expected = xt::linalg::dot(values(a), values(b));
+        CHECK(testing::all_close(values(matmul(a, b)), expected, 1e-12));
+
+        const Tensor a32 = to_dtype(a, Dtype::float32);
+        const Tensor b32 = to_dtype(b, Dtype::float32);
+        const xt::xarray<float> expected32 = xt::linalg::dot(a32.values<float>(), b32.values<float>());
+        CHECK(xt::allclose(matmul(a32, b32).values<float>(), expected32, 1e-5, 1e-6));
+    }
+
+    TEST_CASE("matmul output shapes") {
+        CHECK(matmul(zeros({3, 4}), zeros({4})).shape() == Shape{3});
+        CHECK(matmul(zeros({4}), zeros({4, 5})).shape() == Shape{5});
+        CHECK(matmul(zeros({4}), zeros({4})).shape() == Shape{});
+        CHECK(matmul(zeros({2, 1, 3, 4}), zeros({5, 4, 6})).shape() == Shape{2, 5, 3, 6});
+        CHECK(matmul(zeros({3, 0}), zeros({0, 2})).shape() == Shape{3, 2});
+        CHECK(values(matmul(zeros({3, 0}, Dtype::float64), zeros({0, 2}, Dtype::float64))) ==
+              xt::zeros<double>({3, 2}));
+    }
+
+    TEST_CASE("hand-computed product") {
+        const Tensor a(xt::xarray<double>{{1.0, 2.0}, {3.0, 4.0}});
+        const Tensor b(xt::xarray<double>{{5.0, 6.0}, {7.0, 8.0}});
+        CHECK(values(matmul(a, b)) == xt::xarray<double>{{19.0, 22.0}, {43.0, 50.0}});
+    }
+
+    TEST_CASE("matmul errors name both shapes") {
+        CHECK_THROWS_WITH_AS(
+            matmul(zeros({2, 3}), zeros({4, 5})),
+            doctest::Contains("matmul: inner dimensions differ: a has shape (2, 3), b has shape (4, 5)"),
+            shape_error);
+        CHECK_THROWS_WITH_AS(matmul(zeros({2, 2, 3}), zeros({3, 3, 4})),
+                             doctest::Contains("matmul: batch dimensions cannot be broadcast"),
+                             shape_error);
+        CHECK_THROWS_WITH_AS(matmul(scalar(1.0), zeros({2})), doctest::Contains("matmul:"),
+                             value_error);
+    }
+}
