@@ -18,7 +18,8 @@ int main() {
     const xgrad::Tensor loss = xgrad::sum(xgrad::tanh(w * x));
     loss.backward();  // w.grad() now contains d loss / d w
 
-    const auto& grad = w.grad().values<double>();
+    const xgrad::Tensor dw = w.grad();
+    const auto& grad = dw.values<double>();
     std::printf("loss = %.6f, d loss / d w = [%.6f, %.6f]\n", loss.item(), grad(0), grad(1));
 
     // Check against the derivative written out by hand.

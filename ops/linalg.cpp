@@ -159,10 +159,117 @@ struct Matmul {
     }
 };
 
+// Inputs: x (..., in), weight (out, in) and optionally bias (out). The
+// leading dimensions of x flatten into the rows of one matrix product.
+struct Linear {
+    static std::size_t leading_rows(const Shape& x) {
+        std::size_t rows = 1;
+        for (std::size_t d = 0; d + 1 < x.size(); ++d) {
+            rows *= x[d];
+        }
+        return rows;
+    }
+
+    static constexpr OpInfo kInfo{
+        .name = "linear", .arity = kVariadic, .saved_inputs = kSaveInput0 | kSaveInput1};
+
+    static OutputSpec infer(const OpArgs& args) {
+        if (args.size() < 2 || args.size() > 3) {
+            throw value_error("linear: expected x, weight and an optional bias, got " +
+                              std::to_string(args.size()) + " tensors");
+        }
+        check_same_dtype(args);
+        if (!is_floating(args.dtype(0))) {
+            detail::throw_not_floating("linear", args.dtype(0));
+        }
+        const Shape& x = args.shape(0);
+        const Shape& weight = args.shape(1);
+        if (weight.size() != 2) {
+            throw shape_error("linear: weight must have shape (out_features, in_features), got " +
+                              shape_string(weight));
+        }
+        if (x.empty() || x.back() != weight[1]) {
+            throw shape_error("linear: x has shape " + shape_string(x) + " but weight has shape " +
+                              shape_string(weight) + "; the last dimension of x must be " +
+                              std::to_string(weight[1]));
+        }
+        if (args.size() == 3 && args.shape(2) != Shape{weight[0]}) {
+            throw shape_error("linear: bias has shape " + shape_string(args.shape(2)) +
+                              " but weight has shape " + shape_string(weight) +
+                              "; expected bias of shape (" + std::to_string(weight[0]) + ")");
+        }
+        Shape out = x;
+        out.back() = weight[0];
+        return {out, args.dtype(0)};
+    }
+
+    template <class T>
+    static void forward(const OpArgs& args, xt::xarray<T>& y) {
+        const auto& x = args.values<T>(0);
+        const auto& weight = args.values<T>(1);
+        const std::size_t in = weight.shape()[1];
+        const std::size_t out = weight.shape()[0];
+        const std::size_t rows = leading_rows(x.shape());
+        detail::gemm<T>(false, true, rows, out, in, T(1), x.data(), in, weight.data(), in, T(0),
+                        y.data(), out);
+        if (args.size() == 3) {
+            const T* bias = args.values<T>(2).data();
+            for (std::size_t r = 0; r < rows; ++r) {
+                T* row = y.data() + r * out;
+                for (std::size_t j = 0; j < out; ++j) {
+                    row[j] += bias[j];
+                }
+            }
+        }
+    }
+
+    template <class T>
+    static void vjp(const VjpArgs& args) {
+        const auto& x = args.values<T>(0);
+        const auto& weight = args.values<T>(1);
+        const auto& grad_out = args.grad_output<T>();
+        const std::size_t in = weight.shape()[1];
+        const std::size_t out = weight.shape()[0];
+        const std::size_t rows = leading_rows(x.shape());
+
+        if (auto* grad_x = args.grad<T>(0)) {
+            grad_x->resize(x.shape());
+            detail::gemm<T>(false, false, rows, in, out, T(1), grad_out.data(), out, weight.data(),
+                            in, T(0), grad_x->data(), in);
+        }
+        if (auto* grad_weight = args.grad<T>(1)) {
+            grad_weight->resize(weight.shape());
+            detail::gemm<T>(true, false, out, in, rows, T(1), grad_out.data(), out, x.data(), in,
+                            T(0), grad_weight->data(), in);
+        }
+        if (args.size() == 3) {
+            if (auto* grad_bias = args.grad<T>(2)) {
+                *grad_bias = xt::xarray<T>(Shape{out}, T(0));
+                T* target = grad_bias->data();
+                for (std::size_t r = 0; r < rows; ++r) {
+                    const T* row = grad_out.data() + r * out;
+                    for (std::size_t j = 0; j < out; ++j) {
+                        target[j] += row[j];
+                    }
+                }
+            }
+        }
+    }
+};
+
 const OpDef& kMatmul = define_op<Matmul>();
+const OpDef& kLinear = define_op<Linear>();
 
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) { return apply(kMatmul, a, b); }
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    if (bias.defined()) {
+        return apply(kLinear, x, weight, bias);
+    }
+    const Tensor* inputs[] = {&x, &weight};
+    return apply(kLinear, std::span<const Tensor* const>(inputs));
+}
 
 }  // namespace xgrad

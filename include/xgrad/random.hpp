@@ -44,6 +44,13 @@ private:
     State state_{};
 };
 
+/// This thread's default generator, used by layers and dropout when no
+/// generator is passed. Each thread's starts from seed 0.
+Generator& default_generator();
+
+/// Reseeds this thread's default generator.
+void manual_seed(std::uint64_t seed);
+
 /// Values uniform in [low, high).
 Tensor uniform(const Shape& shape, double low, double high, Generator& generator,
                Dtype dtype = Dtype::float32);

@@ -58,8 +58,15 @@ public:
     /// The values, read-only and without a copy. Throws value_error when T is
     /// not the tensor's dtype.
     template <class T>
-    const xt::xarray<T>& values() const {
+    const xt::xarray<T>& values() const& {
         return storage().values.get<T>("Tensor::values");
+    }
+
+    /// On a temporary tensor, such as the result of argmax(x), a reference
+    /// would dangle once the tensor is destroyed, so this returns a copy.
+    template <class T>
+    xt::xarray<T> values() const&& {
+        return static_cast<const Tensor&>(*this).values<T>();
     }
 
     /// A copy of the values as an xarray of T, converting the dtype if needed.

@@ -3,10 +3,15 @@
 // The whole public API of xgrad in one include.
 
 #include "xgrad/autograd.hpp"
+#include "xgrad/checkpoint.hpp"
+#include "xgrad/data.hpp"
 #include "xgrad/dtype.hpp"
 #include "xgrad/error.hpp"
 #include "xgrad/gradcheck.hpp"
+#include "xgrad/io.hpp"
+#include "xgrad/nn.hpp"
 #include "xgrad/op.hpp"
+#include "xgrad/optim.hpp"
 #include "xgrad/ops/activation.hpp"
 #include "xgrad/ops/binary.hpp"
 #include "xgrad/ops/index.hpp"

@@ -77,6 +77,13 @@ std::uint64_t Generator::below(std::uint64_t n) {
     }
 }
 
+Generator& default_generator() {
+    thread_local Generator generator(0);
+    return generator;
+}
+
+void manual_seed(std::uint64_t seed) { default_generator().reseed(seed); }
+
 Tensor uniform(const Shape& shape, double low, double high, Generator& generator, Dtype dtype) {
     if (!(low <= high)) {
         throw value_error("uniform: low (" + std::to_string(low) + ") must not exceed high (" +

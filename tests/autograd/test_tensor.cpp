@@ -16,6 +16,15 @@ TEST_SUITE("tensor") {
         CHECK(x.dim() == 2);
     }
 
+    TEST_CASE("values of a temporary are a copy") {
+        const Tensor x(xt::xarray<double>{3.0, 1.0, 2.0});
+        // argmax returns a temporary; binding its values must not dangle.
+        const auto& order = argmax(reshape(x, {1, 3})).values<std::int64_t>();
+        CHECK(order == xt::xarray<std::int64_t>{0});
+        const auto& kept = x.values<double>();
+        CHECK(&kept == &x.values<double>());
+    }
+
     TEST_CASE("converts dtypes on request") {
         const Tensor x(xt::xarray<double>{1.5, -2.0});
         CHECK(x.to_xarray<float>() == xt::xarray<float>{1.5f, -2.0f});

@@ -58,6 +58,35 @@ TEST_SUITE("linalg") {
         CHECK(values(matmul(a, b)) == xt::xarray<double>{{19.0, 22.0}, {43.0, 50.0}});
     }
 
+    TEST_CASE("linear gradient") {
+        CHECK_GRADCHECK([](const auto& in) { return linear(in[0], in[1], in[2]); },
+                        {random_input({4, 3}, 20), random_input({5, 3}, 21), random_input({5}, 22)});
+        CHECK_GRADCHECK([](const auto& in) { return linear(in[0], in[1]); },
+                        {random_input({2, 3, 4}, 23), random_input({2, 4}, 24)});
+        CHECK_GRADCHECK([](const auto& in) { return linear(in[0], in[1], in[2]); },
+                        {random_input({3}, 25), random_input({1, 3}, 26), random_input({1}, 27)});
+    }
+
+    TEST_CASE("linear matches matmul plus bias") {
+        Generator generator(8);
+        const Tensor x = uniform({6, 4}, -1, 1, generator, Dtype::float64);
+        const Tensor w = uniform({3, 4}, -1, 1, generator, Dtype::float64);
+        const Tensor b = uniform({3}, -1, 1, generator, Dtype::float64);
+        CHECK(testing::all_close(values(linear(x, w, b)), values(matmul(x, transpose(w)) + b), 1e-12));
+        CHECK(linear(zeros({2, 5, 4}), zeros({3, 4})).shape() == Shape{2, 5, 3});
+    }
+
+    TEST_CASE("linear errors") {
+        CHECK_THROWS_WITH_AS(linear(zeros({2, 3}), zeros({4, 5})),
+                             doctest::Contains("linear: x has shape (2, 3) but weight has shape (4, 5)"),
+                             shape_error);
+        CHECK_THROWS_WITH_AS(linear(zeros({2, 3}), zeros({4, 3}), zeros({3})),
+                             doctest::Contains("linear: bias has shape (3)"), shape_error);
+        CHECK_THROWS_WITH_AS(linear(zeros({2, 3}), zeros({3})),
+                             doctest::Contains("linear: weight must have shape (out_features, in_features)"),
+                             shape_error);
+    }
+
     TEST_CASE("matmul errors name both shapes") {
         CHECK_THROWS_WITH_AS(
             matmul(zeros({2, 3}), zeros({4, 5})),

@@ -18,4 +18,12 @@ namespace xgrad {
 /// dimensions do not broadcast, and value_error for a zero-dimensional input.
 Tensor matmul(const Tensor& a, const Tensor& b);
 
+/// The affine map of a fully connected layer: y = x W^T + b, with x of shape
+/// (..., in_features), weight W of shape (out_features, in_features) and an
+/// optional bias b of shape (out_features); y has shape (..., out_features).
+/// One BLAS call with W transposed in place, so W is never copied.
+/// dx = dy W, dW = dy^T x and db = dy summed over every leading dimension.
+/// Pass an undefined tensor as bias for no bias.
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+
 }  // namespace xgrad

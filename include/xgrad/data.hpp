@@ -1,0 +1,7 @@
+#pragma once
+
+// Data loading: namespace xgrad::data.
+
+#include "xgrad/data/dataset.hpp"
+#include "xgrad/data/fashion_mnist.hpp"
+#include "xgrad/data/idx.hpp"

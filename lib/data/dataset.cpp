@@ -1,0 +1,131 @@
+#include "xgrad/data/dataset.hpp"
+
+#include <numeric>
+#include <string>
+
+#include "xgrad/autograd.hpp"
+#include "xgrad/ops/binary.hpp"
+#include "xgrad/ops/index.hpp"
+
+namespace xgrad::data {
+
+namespace {
+
+Tensor positions_tensor(const std::int64_t* first, std::size_t count) {
+    xt::xarray<std::int64_t> positions(Shape{count});
+    std::copy_n(first, count, positions.data());
+    return Tensor(std::move(positions));
+}
+
+}  // namespace
+
+TensorDataset::TensorDataset(Tensor inputs, Tensor targets)
+    : inputs_(std::move(inputs)), targets_(std::move(targets)) {
+    if (!inputs_.defined() || !targets_.defined() || inputs_.dim() == 0 || targets_.dim() == 0) {
+        throw value_error("TensorDataset: inputs and targets must be defined tensors with at "
+                          "least one dimension");
+    }
+    if (inputs_.shape()[0] != targets_.shape()[0]) {
+        throw shape_error("TensorDataset: inputs have shape " + shape_string(inputs_.shape()) +
+                          " but targets have shape " + shape_string(targets_.shape()) +
+                          "; both need one entry per example along the first axis");
+    }
+    size_ = inputs_.shape()[0];
+}
+
+Batch TensorDataset::get(const Tensor& positions) const {
+    NoGradGuard no_grad;
+    return {index_select(inputs_, 0, positions), index_select(targets_, 0, positions)};
+}
+
+TensorDataset TensorDataset::subset(const std::vector<std::int64_t>& positions) const {
+    const Batch batch = get(positions_tensor(positions.data(), positions.size()));
+    return TensorDataset(batch.inputs, batch.targets);
+}
+
+TensorDataset TensorDataset::head(std::size_t n) const {
+    std::vector<std::int64_t> positions(std::min(n, size_));
+    std::iota(positions.begin(), positions.end(), 0);
+    return subset(positions);
+}
+
+TensorDataset TensorDataset::normalized(double mean, double stddev) const {
+    if (!(stddev > 0.0)) {
+        throw value_error("TensorDataset::normalized: stddev must be positive, got " +
+                          std::to_string(stddev));
+    }
+    NoGradGuard no_grad;
+    return TensorDataset((inputs_ - mean) / stddev, targets_);
+}
+
+std::vector<std::int64_t> permutation(std::size_t n, Generator& generator) {
+    std::vector<std::int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    for (std::size_t i = n; i > 1; --i) {
+        const std::size_t j = generator.below(i);
+        std::swap(order[i - 1], order[j]);
+    }
+    return order;
+}
+
+std::pair<TensorDataset, TensorDataset> random_split(const TensorDataset& dataset,
+                                                     std::size_t first_size, std::uint64_t seed) {
+    if (first_size > dataset.size()) {
+        throw value_error("random_split: the first part (" + std::to_string(first_size) +
+                          " examples) is larger than the dataset (" +
+                          std::to_string(dataset.size()) + ")");
+    }
+    Generator generator(seed);
+    const std::vector<std::int64_t> order = permutation(dataset.size(), generator);
+    const std::vector<std::int64_t> first(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(first_size));
+    const std::vector<std::int64_t> rest(order.begin() + static_cast<std::ptrdiff_t>(first_size), order.end());
+    return {dataset.subset(first), dataset.subset(rest)};
+}
+
+DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
+    : dataset_(std::move(dataset)), options_(options), generator_(options.seed) {
+    if (options_.batch_size == 0) {
+        throw value_error("DataLoader: batch_size must be positive");
+    }
+    order_.resize(dataset_.size());
+    std::iota(order_.begin(), order_.end(), 0);
+}
+
+std::size_t DataLoader::size() const {
+    const std::size_t n = dataset_.size();
+    const std::size_t full = n / options_.batch_size;
+    return options_.drop_last || n % options_.batch_size == 0 ? full : full + 1;
+}
+
+DataLoader::Iterator DataLoader::begin() {
+    if (options_.shuffle) {
+        order_ = permutation(dataset_.size(), generator_);
+    }
+    return Iterator(this, 0);
+}
+
+DataLoader::Iterator DataLoader::end() const { return Iterator(nullptr, size()); }
+
+DataLoader::Iterator::Iterator(const DataLoader* loader, std::size_t batch_index)
+    : loader_(loader), batch_index_(batch_index) {
+    if (loader_ != nullptr && batch_index_ < loader_->size()) {
+        load();
+    }
+}
+
+DataLoader::Iterator& DataLoader::Iterator::operator++() {
+    ++batch_index_;
+    if (batch_index_ < loader_->size()) {
+        load();
+    }
+    return *this;
+}
+
+void DataLoader::Iterator::load() {
+    const std::size_t batch_size = loader_->options_.batch_size;
+    const std::size_t first = batch_index_ * batch_size;
+    const std::size_t count = std::min(batch_size, loader_->dataset_.size() - first);
+    batch_ = loader_->dataset_.get(positions_tensor(loader_->order_.data() + first, count));
+}
+
+}  // namespace xgrad::data
