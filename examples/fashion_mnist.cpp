@@ -40,8 +40,12 @@ namespace examples = xgrad::examples;
 struct Settings {
     int epochs;
     std::size_t batch_size;
+    std::string optimizer;
     double lr;
+    double weight_decay;
+    std::string schedule;
     std::vector<std::size_t> hidden;
+    std::string activation;
     std::size_t validation;
     std::size_t limit_train;
     std::size_t limit_test;
@@ -54,10 +58,14 @@ struct Settings {
 
 Settings parse_settings(int argc, char** argv) {
     examples::Flags flags("Trains an MLP on Fashion-MNIST and reports its accuracy, size and speed.");
-    flags.add("epochs", "15", "Number of passes over the training set.");
+    flags.add("epochs", "20", "Number of passes over the training set.");
     flags.add("batch-size", "128", "Examples per training step.");
-    flags.add("lr", "0.001", "Adam's initial learning rate; a cosine schedule lowers it towards 0.");
+    flags.add("optimizer", "adam", "Optimizer: adam, adamw or sgd (with momentum 0.9).");
+    flags.add("lr", "0.001", "Initial learning rate.");
+    flags.add("weight-decay", "0", "Weight decay (L2 for adam and sgd, decoupled for adamw).");
+    flags.add("schedule", "cosine", "Learning-rate schedule over the epochs: cosine or constant.");
     flags.add("hidden", "256,128", "Widths of the hidden layers, comma-separated.");
+    flags.add("activation", "relu", "Hidden activation: relu, tanh, gelu or leaky_relu.");
     flags.add("validation", "5000", "Training images held out for validation after each epoch.");
     flags.add("limit-train", "0", "Use only the first N training images (0: all 60,000).");
     flags.add("limit-test", "0", "Use only the first N test images (0: all 10,000).");
@@ -72,7 +80,11 @@ Settings parse_settings(int argc, char** argv) {
     Settings settings{};
     settings.epochs = flags.get_int("epochs");
     settings.batch_size = static_cast<std::size_t>(flags.get_int("batch-size"));
+    settings.optimizer = flags.get("optimizer");
     settings.lr = flags.get_double("lr");
+    settings.weight_decay = flags.get_double("weight-decay");
+    settings.schedule = flags.get("schedule");
+    settings.activation = flags.get("activation");
     std::stringstream widths(flags.get("hidden"));
     for (std::string width; std::getline(widths, width, ',');) {
         settings.hidden.push_back(static_cast<std::size_t>(std::stoul(width)));
@@ -88,18 +100,57 @@ Settings parse_settings(int argc, char** argv) {
     return settings;
 }
 
-// 784 inputs, ReLU hidden layers, 10 class logits.
-std::shared_ptr<nn::Sequential> make_mlp(const std::vector<std::size_t>& hidden,
-                                         xgrad::Generator& generator) {
+[[noreturn]] void invalid_setting(const std::string& flag, const std::string& value) {
+    std::fprintf(stderr, "--%s: invalid value '%s'; see --help\n", flag.c_str(), value.c_str());
+    std::exit(2);
+}
+
+std::shared_ptr<nn::Module> make_activation(const std::string& name) {
+    if (name == "relu") {
+        return std::make_shared<nn::ReLU>();
+    }
+    if (name == "tanh") {
+        return std::make_shared<nn::Tanh>();
+    }
+    if (name == "gelu") {
+        return std::make_shared<nn::GELU>();
+    }
+    if (name == "leaky_relu") {
+        return std::make_shared<nn::LeakyReLU>();
+    }
+    invalid_setting("activation", name);
+}
+
+// 784 inputs, the hidden layers with their activation, 10 class logits.
+std::shared_ptr<nn::Sequential> make_mlp(const Settings& settings, xgrad::Generator& generator) {
     auto model = std::make_shared<nn::Sequential>();
     std::size_t width = 28 * 28;
-    for (std::size_t next : hidden) {
+    for (std::size_t next : settings.hidden) {
         model->push_back(std::make_shared<nn::Linear>(width, next, generator));
-        model->push_back(std::make_shared<nn::ReLU>());
+        model->push_back(make_activation(settings.activation));
         width = next;
     }
     model->push_back(std::make_shared<nn::Linear>(width, 10, generator));
     return model;
+}
+
+std::unique_ptr<xgrad::optim::Optimizer> make_optimizer(const Settings& settings,
+                                                        const std::vector<Tensor>& parameters) {
+    namespace optim = xgrad::optim;
+    if (settings.optimizer == "adam") {
+        return std::make_unique<optim::Adam>(
+            parameters, optim::AdamOptions{.lr = settings.lr, .weight_decay = settings.weight_decay});
+    }
+    if (settings.optimizer == "adamw") {
+        return std::make_unique<optim::AdamW>(
+            parameters, optim::AdamWOptions{.lr = settings.lr, .weight_decay = settings.weight_decay});
+    }
+    if (settings.optimizer == "sgd") {
+        return std::make_unique<optim::SGD>(
+            parameters, optim::SGDOptions{.lr = settings.lr, .momentum = 0.9,
+                                          .weight_decay = settings.weight_decay});
+    }
+    invalid_setting("optimizer", settings.optimizer);
 }
 
 struct Evaluation {
@@ -259,10 +310,14 @@ int main(int argc, char** argv) {
 
     // Model, optimizer, schedule.
     xgrad::Generator generator(settings.seed);
-    const std::shared_ptr<nn::Sequential> model = make_mlp(settings.hidden, generator);
+    const std::shared_ptr<nn::Sequential> model = make_mlp(settings, generator);
     std::printf("%s\n%zu parameters\n", model->to_string().c_str(), model->parameter_count());
-    xgrad::optim::Adam optimizer(model->parameters(), {.lr = settings.lr});
-    xgrad::optim::CosineAnnealingLR schedule(optimizer, settings.epochs);
+    const auto optimizer_owner = make_optimizer(settings, model->parameters());
+    xgrad::optim::Optimizer& optimizer = *optimizer_owner;
+    if (settings.schedule != "cosine" && settings.schedule != "constant") {
+        invalid_setting("schedule", settings.schedule);
+    }
+    xgrad::optim::CosineAnnealingLR cosine(optimizer, std::max(settings.epochs, 1));
     nn::CrossEntropyLoss criterion;
     data::DataLoader loader(train, {.batch_size = settings.batch_size, .seed = settings.seed});
 
@@ -300,7 +355,9 @@ int main(int argc, char** argv) {
                            static_cast<double>(correct) / static_cast<double>(seen),
                            validation_result.loss, validation_result.accuracy, lr,
                            progress.elapsed_seconds()});
-        schedule.step();
+        if (settings.schedule == "cosine") {
+            cosine.step();
+        }
     }
 
     // Results: test accuracy, checkpoint, metrics, pictures, summary.
