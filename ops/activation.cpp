@@ -62,7 +62,7 @@ struct Tanh {
     template <class T>
     static void vjp(const VjpArgs& args) {
         const auto& y = args.output<T>();
-        *args.grad<T>(0) = args.grad_output<T>() * (T(1) - y * y);
+        xt::noalias(*args.grad<T>(0)) = args.grad_output<T>() * (T(1) - y * y);
     }
 };
 
@@ -86,7 +86,7 @@ struct Sigmoid {
     template <class T>
     static void vjp(const VjpArgs& args) {
         const auto& y = args.output<T>();
-        *args.grad<T>(0) = args.grad_output<T>() * y * (T(1) - y);
+        xt::noalias(*args.grad<T>(0)) = args.grad_output<T>() * y * (T(1) - y);
     }
 };
 
@@ -239,7 +239,7 @@ struct Softmax {
         const auto& y = args.output<T>();
         const auto& grad_out = args.grad_output<T>();
         const xt::xarray<T> weighted = grad_out * y;
-        *args.grad<T>(0) = y * (grad_out - sum_along(weighted, axis));
+        xt::noalias(*args.grad<T>(0)) = y * (grad_out - sum_along(weighted, axis));
     }
 
     static std::string describe(const OpAttrs& attrs) { return describe_axis(attrs); }
@@ -264,7 +264,7 @@ struct LogSoftmax {
     static void vjp(const VjpArgs& args) {
         const std::size_t axis = softmax_axis(args);
         const auto& grad_out = args.grad_output<T>();
-        *args.grad<T>(0) = grad_out - xt::exp(args.output<T>()) * sum_along(grad_out, axis);
+        xt::noalias(*args.grad<T>(0)) = grad_out - xt::exp(args.output<T>()) * sum_along(grad_out, axis);
     }
 
     static std::string describe(const OpAttrs& attrs) { return describe_axis(attrs); }

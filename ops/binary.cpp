@@ -27,10 +27,10 @@ struct Add {
     static void vjp(const VjpArgs& args) {
         const auto& grad_out = args.grad_output<T>();
         if (auto* grad_a = args.grad<T>(0)) {
-            *grad_a = sum_to_shape<T>(grad_out, args.shape(0));
+            assign_sum_to_shape<T>(*grad_a, grad_out, args.shape(0));
         }
         if (auto* grad_b = args.grad<T>(1)) {
-            *grad_b = sum_to_shape<T>(grad_out, args.shape(1));
+            assign_sum_to_shape<T>(*grad_b, grad_out, args.shape(1));
         }
     }
 };
@@ -49,10 +49,10 @@ struct Sub {
     static void vjp(const VjpArgs& args) {
         const auto& grad_out = args.grad_output<T>();
         if (auto* grad_a = args.grad<T>(0)) {
-            *grad_a = sum_to_shape<T>(grad_out, args.shape(0));
+            assign_sum_to_shape<T>(*grad_a, grad_out, args.shape(0));
         }
         if (auto* grad_b = args.grad<T>(1)) {
-            *grad_b = sum_to_shape<T>(-grad_out, args.shape(1));
+            assign_sum_to_shape<T>(*grad_b, -grad_out, args.shape(1));
         }
     }
 };
@@ -71,10 +71,10 @@ struct Mul {
     static void vjp(const VjpArgs& args) {
         const auto& grad_out = args.grad_output<T>();
         if (auto* grad_a = args.grad<T>(0)) {
-            *grad_a = sum_to_shape<T>(grad_out * args.values<T>(1), args.shape(0));
+            assign_sum_to_shape<T>(*grad_a, grad_out * args.values<T>(1), args.shape(0));
         }
         if (auto* grad_b = args.grad<T>(1)) {
-            *grad_b = sum_to_shape<T>(grad_out * args.values<T>(0), args.shape(1));
+            assign_sum_to_shape<T>(*grad_b, grad_out * args.values<T>(0), args.shape(1));
         }
     }
 };
@@ -95,10 +95,10 @@ struct Div {
         const auto& a = args.values<T>(0);
         const auto& b = args.values<T>(1);
         if (auto* grad_a = args.grad<T>(0)) {
-            *grad_a = sum_to_shape<T>(grad_out / b, args.shape(0));
+            assign_sum_to_shape<T>(*grad_a, grad_out / b, args.shape(0));
         }
         if (auto* grad_b = args.grad<T>(1)) {
-            *grad_b = sum_to_shape<T>(-grad_out * a / (b * b), args.shape(1));
+            assign_sum_to_shape<T>(*grad_b, -grad_out * a / (b * b), args.shape(1));
         }
     }
 };
@@ -131,10 +131,10 @@ struct Extremum {
         const auto a_wins = kIsMax ? xt::xarray<bool>(a > b) : xt::xarray<bool>(a < b);
         const xt::xarray<T> share_a = xt::where(a_wins, T(1), xt::where(xt::equal(a, b), T(0.5), T(0)));
         if (auto* grad_a = args.grad<T>(0)) {
-            *grad_a = sum_to_shape<T>(grad_out * share_a, args.shape(0));
+            assign_sum_to_shape<T>(*grad_a, grad_out * share_a, args.shape(0));
         }
         if (auto* grad_b = args.grad<T>(1)) {
-            *grad_b = sum_to_shape<T>(grad_out * (T(1) - share_a), args.shape(1));
+            assign_sum_to_shape<T>(*grad_b, grad_out * (T(1) - share_a), args.shape(1));
         }
     }
 };
@@ -167,10 +167,10 @@ struct Where {
         const auto& grad_out = args.grad_output<T>();
         const xt::xarray<bool> mask = condition_mask(args);
         if (auto* grad_a = args.grad<T>(1)) {
-            *grad_a = sum_to_shape<T>(xt::where(mask, grad_out, T(0)), args.shape(1));
+            assign_sum_to_shape<T>(*grad_a, xt::where(mask, grad_out, T(0)), args.shape(1));
         }
         if (auto* grad_b = args.grad<T>(2)) {
-            *grad_b = sum_to_shape<T>(xt::where(mask, T(0), grad_out), args.shape(2));
+            assign_sum_to_shape<T>(*grad_b, xt::where(mask, T(0), grad_out), args.shape(2));
         }
     }
 

@@ -86,7 +86,8 @@ struct Slice {
         const std::size_t selected = count(attrs);
         const T* grad_out = args.grad_output<T>().data();
         xt::xarray<T>& grad_x = *args.grad<T>(0);
-        grad_x = xt::xarray<T>(args.shape(0), T(0));
+        grad_x.resize(args.shape(0));
+        grad_x.fill(T(0));
         for (std::size_t o = 0; o < split.outer; ++o) {
             for (std::size_t j = 0; j < selected; ++j) {
                 const auto row = static_cast<std::size_t>(attrs.ints[1] + static_cast<std::int64_t>(j) * attrs.ints[3]);
@@ -140,7 +141,8 @@ struct IndexSelect {
         const auto& index = args.values<std::int64_t>(1);
         const T* grad_out = args.grad_output<T>().data();
         xt::xarray<T>& grad_x = *args.grad<T>(0);
-        grad_x = xt::xarray<T>(args.shape(0), T(0));
+        grad_x.resize(args.shape(0));
+        grad_x.fill(T(0));
         for (std::size_t o = 0; o < split.outer; ++o) {
             for (std::size_t j = 0; j < index.size(); ++j) {
                 const auto row = static_cast<std::size_t>(index.flat(j));
@@ -220,7 +222,8 @@ struct Gather {
     static void vjp(const VjpArgs& args) {
         const auto& grad_out = args.grad_output<T>();
         xt::xarray<T>& grad_x = *args.grad<T>(0);
-        grad_x = xt::xarray<T>(args.shape(0), T(0));
+        grad_x.resize(args.shape(0));
+        grad_x.fill(T(0));
         for_each_offset(args, [&](std::size_t i, std::size_t offset) {
             grad_x.data()[offset] += grad_out.flat(i);
         });

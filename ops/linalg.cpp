@@ -244,7 +244,8 @@ struct Linear {
         }
         if (args.size() == 3) {
             if (auto* grad_bias = args.grad<T>(2)) {
-                *grad_bias = xt::xarray<T>(Shape{out}, T(0));
+                grad_bias->resize(Shape{out});
+                grad_bias->fill(T(0));
                 T* target = grad_bias->data();
                 for (std::size_t r = 0; r < rows; ++r) {
                     const T* row = grad_out.data() + r * out;

@@ -121,37 +121,53 @@ struct CrossEntropy {
         return largest + std::log(total);
     }
 
+    // Writes each example's loss straight into y, or sums them, so that a
+    // replayed graph allocates nothing here.
     template <class T>
     static void forward(const OpArgs& args, xt::xarray<T>& y) {
         const auto& logits = args.values<T>(0);
         const auto& labels = args.values<std::int64_t>(1);
         const std::size_t batch = logits.shape()[0];
         const std::size_t classes = logits.shape()[1];
-        xt::xarray<T> losses(Shape{batch});
+        const Reduction reduction = reduction_of(args);
+        T total = 0;
         for (std::size_t i = 0; i < batch; ++i) {
             const T* row = logits.data() + i * classes;
-            losses.flat(i) = log_sum_exp(row, classes) - row[labels.flat(i)];
+            const T loss = log_sum_exp(row, classes) - row[labels.flat(i)];
+            if (reduction == Reduction::none) {
+                y.flat(i) = loss;
+            } else {
+                total += loss;
+            }
         }
-        reduce_losses(losses, reduction_of(args), y);
+        if (reduction != Reduction::none) {
+            y.flat(0) = reduction == Reduction::mean ? total / static_cast<T>(batch) : total;
+        }
     }
 
     template <class T>
     static void vjp(const VjpArgs& args) {
         const auto& logits = args.values<T>(0);
         const auto& labels = args.values<std::int64_t>(1);
+        const auto& grad_out = args.grad_output<T>();
         const std::size_t batch = logits.shape()[0];
         const std::size_t classes = logits.shape()[1];
-        const xt::xarray<T> scale = per_element_grad<T>(args, Shape{batch});
+        const Reduction reduction = reduction_of(args);
+        T shared_scale = reduction == Reduction::none ? T(0) : grad_out.flat(0);
+        if (reduction == Reduction::mean) {
+            shared_scale /= static_cast<T>(batch);
+        }
         xt::xarray<T>& grad_logits = *args.grad<T>(0);
         grad_logits.resize(logits.shape());
         for (std::size_t i = 0; i < batch; ++i) {
+            const T scale = reduction == Reduction::none ? grad_out.flat(i) : shared_scale;
             const T* row = logits.data() + i * classes;
             T* grad_row = grad_logits.data() + i * classes;
             const T lse = log_sum_exp(row, classes);
             for (std::size_t c = 0; c < classes; ++c) {
-                grad_row[c] = std::exp(row[c] - lse) * scale.flat(i);
+                grad_row[c] = std::exp(row[c] - lse) * scale;
             }
-            grad_row[labels.flat(i)] -= scale.flat(i);
+            grad_row[labels.flat(i)] -= scale;
         }
     }
 
@@ -197,7 +213,7 @@ struct BinaryCrossEntropyWithLogits {
             }
         }
         if (auto* grad_t = args.grad<T>(1)) {
-            *grad_t = -x * scale;
+            xt::noalias(*grad_t) = -x * scale;
         }
     }
 
@@ -223,13 +239,12 @@ struct MseLoss {
     template <class T>
     static void vjp(const VjpArgs& args) {
         const xt::xarray<T> scale = per_element_grad<T>(args, args.shape(0));
-        const xt::xarray<T> grad_prediction =
-            T(2) * (args.values<T>(0) - args.values<T>(1)) * scale;
+        const auto grad_prediction = T(2) * (args.values<T>(0) - args.values<T>(1)) * scale;
         if (auto* grad_target = args.grad<T>(1)) {
-            *grad_target = -grad_prediction;
+            xt::noalias(*grad_target) = -grad_prediction;
         }
         if (auto* grad_x = args.grad<T>(0)) {
-            *grad_x = grad_prediction;
+            xt::noalias(*grad_x) = grad_prediction;
         }
     }
 

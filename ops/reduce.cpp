@@ -82,7 +82,7 @@ struct Sum {
     template <class T>
     static void vjp(const VjpArgs& args) {
         const auto kept = as_kept(args.grad_output<T>(), kept_shape(args));
-        *args.grad<T>(0) = xt::broadcast(kept, args.shape(0));
+        xt::noalias(*args.grad<T>(0)) = xt::broadcast(kept, args.shape(0));
     }
 
     static std::string describe(const OpAttrs& attrs) { return describe_reduction(attrs); }
@@ -106,7 +106,7 @@ struct Mean {
     static void vjp(const VjpArgs& args) {
         const auto kept = as_kept(args.grad_output<T>(), kept_shape(args));
         const auto count = static_cast<T>(reduced_count(args));
-        *args.grad<T>(0) = xt::broadcast(kept / count, args.shape(0));
+        xt::noalias(*args.grad<T>(0)) = xt::broadcast(kept / count, args.shape(0));
     }
 
     static std::string describe(const OpAttrs& attrs) { return describe_reduction(attrs); }
@@ -149,7 +149,7 @@ struct Extreme {
         const xt::xarray<T> winners = xt::cast<T>(xt::equal(x, as_kept(args.output<T>(), kept)));
         xt::xarray<T> ties;
         detail::reduce_into(winners, kept, ties, T(0), [](T total, T w) { return total + w; });
-        *args.grad<T>(0) = winners * (as_kept(args.grad_output<T>(), kept) / ties);
+        xt::noalias(*args.grad<T>(0)) = winners * (as_kept(args.grad_output<T>(), kept) / ties);
     }
 
     static std::string describe(const OpAttrs& attrs) { return describe_reduction(attrs); }

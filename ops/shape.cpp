@@ -102,7 +102,7 @@ struct Permute {
         for (std::size_t i = 0; i < forward_axes.size(); ++i) {
             inverse[forward_axes[i]] = i;
         }
-        *args.grad<T>(0) = xt::transpose(args.grad_output<T>(), inverse);
+        xt::noalias(*args.grad<T>(0)) = xt::transpose(args.grad_output<T>(), inverse);
     }
 
     static Shape permutation(const OpAttrs& attrs) {

@@ -24,7 +24,7 @@ struct Neg {
 
     template <class T>
     static void vjp(const VjpArgs& args) {
-        *args.grad<T>(0) = -args.grad_output<T>();
+        xt::noalias(*args.grad<T>(0)) = -args.grad_output<T>();
     }
 };
 
@@ -40,7 +40,7 @@ struct Exp {
 
     template <class T>
     static void vjp(const VjpArgs& args) {
-        *args.grad<T>(0) = args.grad_output<T>() * args.output<T>();
+        xt::noalias(*args.grad<T>(0)) = args.grad_output<T>() * args.output<T>();
     }
 };
 
@@ -56,7 +56,7 @@ struct Log {
 
     template <class T>
     static void vjp(const VjpArgs& args) {
-        *args.grad<T>(0) = args.grad_output<T>() / args.values<T>(0);
+        xt::noalias(*args.grad<T>(0)) = args.grad_output<T>() / args.values<T>(0);
     }
 };
 
@@ -72,7 +72,7 @@ struct Sqrt {
 
     template <class T>
     static void vjp(const VjpArgs& args) {
-        *args.grad<T>(0) = args.grad_output<T>() / (T(2) * args.output<T>());
+        xt::noalias(*args.grad<T>(0)) = args.grad_output<T>() / (T(2) * args.output<T>());
     }
 };
 
@@ -89,7 +89,7 @@ struct Abs {
     // xt::sign(0) is 0, which gives PyTorch's gradient of 0 at the kink.
     template <class T>
     static void vjp(const VjpArgs& args) {
-        *args.grad<T>(0) = args.grad_output<T>() * xt::sign(args.values<T>(0));
+        xt::noalias(*args.grad<T>(0)) = args.grad_output<T>() * xt::sign(args.values<T>(0));
     }
 };
 
@@ -111,10 +111,12 @@ struct Pow {
         xt::xarray<T>& grad_x = *args.grad<T>(0);
         if (exponent == T(0)) {
             // x^0 is constant, including at x = 0 where the formula gives 0 * inf.
-            grad_x = xt::zeros_like(args.grad_output<T>());
+            grad_x.resize(args.shape(0));
+            grad_x.fill(T(0));
             return;
         }
-        grad_x = args.grad_output<T>() * exponent * xt::pow(args.values<T>(0), exponent - T(1));
+        xt::noalias(grad_x) =
+            args.grad_output<T>() * exponent * xt::pow(args.values<T>(0), exponent - T(1));
     }
 
     static std::string describe(const OpAttrs& attrs) {
@@ -144,7 +146,7 @@ struct ToDtype {
     static void vjp(const VjpArgs& args) {
         detail::visit_floating(args.dtype(0), "to_dtype", [&](auto zero) {
             using Input = decltype(zero);
-            *args.grad<Input>(0) = xt::cast<Input>(args.grad_output<T>());
+            xt::noalias(*args.grad<Input>(0)) = xt::cast<Input>(args.grad_output<T>());
         });
     }
 

@@ -39,7 +39,10 @@
 #include <string>
 #include <vector>
 
+#include <algorithm>
+
 #include <xtensor/xarray.hpp>
+#include <xtensor/xnoalias.hpp>
 
 #include "xgrad/detail/array.hpp"
 #include "xgrad/tensor.hpp"
@@ -256,6 +259,19 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b);
 /// so that it takes `shape`, the shape of the input it belongs to.
 template <class T>
 xt::xarray<T> sum_to_shape(xt::xarray<T> grad, const Shape& shape);
+
+/// Assigns `grad`, the gradient of a broadcast result, to `target` summed
+/// down to `shape`. When no broadcasting happened it writes in place, so a
+/// replayed graph allocates nothing; otherwise it goes through sum_to_shape.
+template <class T, class E>
+void assign_sum_to_shape(xt::xarray<T>& target, const E& grad, const Shape& shape) {
+    const auto& grad_shape = grad.shape();
+    if (std::equal(grad_shape.begin(), grad_shape.end(), shape.begin(), shape.end())) {
+        xt::noalias(target) = grad;
+    } else {
+        target = sum_to_shape<T>(xt::xarray<T>(grad), shape);
+    }
+}
 
 /// Maps an axis in [-rank, rank) to [0, rank). Throws value_error naming the op.
 std::size_t normalize_axis(const char* op, std::int64_t axis, std::size_t rank);

@@ -8,6 +8,7 @@
 #include "xgrad/dtype.hpp"
 #include "xgrad/error.hpp"
 #include "xgrad/gradcheck.hpp"
+#include "xgrad/graph.hpp"
 #include "xgrad/io.hpp"
 #include "xgrad/nn.hpp"
 #include "xgrad/op.hpp"

@@ -57,7 +57,8 @@ Tensor apply(const OpDef& op, std::span<const Tensor* const> inputs, const OpAtt
     XGRAD_ASSERT(storage->values.shape() == spec.shape);
 
     auto output = std::make_shared<detail::TensorImpl>(std::move(storage));
-    if (any_requires_grad && op.info.differentiable && is_grad_enabled()) {
+    const bool tracks_grad = any_requires_grad && op.info.differentiable && is_grad_enabled();
+    if (tracks_grad || detail::is_capturing()) {
         detail::Tape& tape = detail::current_tape();
         for (const Tensor* input : inputs) {
             const detail::Tape* owner = input->impl()->tape;
@@ -67,7 +68,7 @@ Tensor apply(const OpDef& op, std::span<const Tensor* const> inputs, const OpAtt
                                      "detach() it before passing it to this thread");
             }
         }
-        output->requires_grad = true;
+        output->requires_grad = tracks_grad;
         tape.append(op, attrs, inputs, *output);
     }
     return Tensor(std::move(output));

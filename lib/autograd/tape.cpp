@@ -10,6 +10,7 @@ namespace xgrad::detail {
 namespace {
 
 thread_local bool grad_enabled = true;
+thread_local bool capturing = false;
 
 [[noreturn]] void throw_released(const Record& record) {
     throw autograd_error(std::string("backward: the tape record of '") + record.op->info.name +
@@ -65,6 +66,12 @@ Tape::~Tape() {
     collecting_ = true;
     records_.clear();
 }
+
+bool is_capturing() { return capturing; }
+
+CaptureGuard::CaptureGuard() : previous_(capturing) { capturing = true; }
+
+CaptureGuard::~CaptureGuard() { capturing = previous_; }
 
 Tape& current_tape() {
     thread_local Tape tape;
@@ -132,6 +139,9 @@ void Tape::backward(TensorImpl& root, Array seed, bool retain_graph) {
 void Tape::run_vjp(Record& record) {
     const OpInfo& info = record.op->info;
     const std::size_t n = record.inputs.size();
+    if (record.op->vjp == nullptr) {
+        return;  // a non-differentiable op, recorded only for capture()
+    }
 
     xt::svector<const Array*, 4> input_values;
     for (std::size_t i = 0; i < n; ++i) {

@@ -123,6 +123,22 @@ private:
 /// This thread's tape.
 Tape& current_tape();
 
+/// True while capture() runs on this thread: every op is recorded, whether or
+/// not its inputs require grad, so that the graph sees the whole computation.
+bool is_capturing();
+
+/// Turns capture mode on for this thread until destroyed.
+class CaptureGuard {
+public:
+    CaptureGuard();
+    ~CaptureGuard();
+    CaptureGuard(const CaptureGuard&) = delete;
+    CaptureGuard& operator=(const CaptureGuard&) = delete;
+
+private:
+    bool previous_;
+};
+
 /// The ops recorded on the way to `output`, newest first: every record that
 /// a backward from `output` would visit.
 std::vector<const OpDef*> recorded_history(const Tensor& output);

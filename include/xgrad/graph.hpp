@@ -1,0 +1,7 @@
+#pragma once
+
+// Graph capture, replay and transforms.
+
+#include "xgrad/graph/capture.hpp"
+#include "xgrad/graph/graph.hpp"
+#include "xgrad/graph/passes.hpp"
