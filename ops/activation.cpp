@@ -21,7 +21,7 @@ template <class T>
 xt::xarray<T> max_along(const xt::xarray<T>& x, std::size_t axis) {
     xt::xarray<T> result;
     const Shape kept = detail::keepdims_shape(x.shape(), std::array{axis});
-    detail::reduce_into(x, kept, result, -std::numeric_limits<T>::infinity(),
+    detail::reduce_into<T>(x, kept, result, -std::numeric_limits<T>::infinity(),
                         [](T best, T value) { return value > best ? value : best; });
     return result;
 }
@@ -30,7 +30,7 @@ template <class T>
 xt::xarray<T> sum_along(const xt::xarray<T>& x, std::size_t axis) {
     xt::xarray<T> result;
     const Shape kept = detail::keepdims_shape(x.shape(), std::array{axis});
-    detail::reduce_into(x, kept, result, T(0), [](T total, T value) { return total + value; });
+    detail::sum_into(x, kept, result);
     return result;
 }
 
@@ -97,7 +97,8 @@ struct Relu {
 
     template <class T>
     static void forward(const OpArgs& args, xt::xarray<T>& y) {
-        detail::map_into(args.values<T>(0), y, [](T x) { return x > T(0) ? x : T(0); });
+        // x < 0 rather than x > 0, so that NaN passes through as in PyTorch.
+        detail::map_into(args.values<T>(0), y, [](T x) { return x < T(0) ? T(0) : x; });
     }
 
     // y > 0 exactly where x > 0, so the saved output gives the mask.

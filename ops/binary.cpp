@@ -1,5 +1,8 @@
 #include "xgrad/ops/binary.hpp"
 
+#include <limits>
+
+#include <xtensor/xmath.hpp>
 #include <xtensor/xnoalias.hpp>
 #include <xtensor/xoperation.hpp>
 
@@ -115,10 +118,15 @@ struct Extremum {
 
     template <class T>
     static void forward(const OpArgs& args, xt::xarray<T>& y) {
+        // NaN in either input gives NaN, in either argument order, as in
+        // PyTorch; std::max alone would depend on the order.
+        const auto& a = args.values<T>(0);
+        const auto& b = args.values<T>(1);
+        const T nan = std::numeric_limits<T>::quiet_NaN();
         if constexpr (kIsMax) {
-            xt::noalias(y) = xt::maximum(args.values<T>(0), args.values<T>(1));
+            xt::noalias(y) = xt::where(xt::isnan(a) || xt::isnan(b), nan, xt::maximum(a, b));
         } else {
-            xt::noalias(y) = xt::minimum(args.values<T>(0), args.values<T>(1));
+            xt::noalias(y) = xt::where(xt::isnan(a) || xt::isnan(b), nan, xt::minimum(a, b));
         }
     }
 
@@ -166,6 +174,16 @@ struct Where {
     static void vjp(const VjpArgs& args) {
         const auto& grad_out = args.grad_output<T>();
         const xt::xarray<bool> mask = condition_mask(args);
+        // A float condition that requires grad gets zero: the selection is
+        // piecewise constant in it.
+        if (args.needs_grad(0)) {
+            detail::visit_floating(args.dtype(0), "where", [&](auto zero) {
+                using C = decltype(zero);
+                xt::xarray<C>& grad_condition = *args.grad<C>(0);
+                grad_condition.resize(args.shape(0));
+                grad_condition.fill(C(0));
+            });
+        }
         if (auto* grad_a = args.grad<T>(1)) {
             assign_sum_to_shape<T>(*grad_a, xt::where(mask, grad_out, T(0)), args.shape(1));
         }

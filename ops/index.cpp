@@ -55,7 +55,9 @@ struct Slice {
         const std::int64_t start = attrs.ints[1];
         const std::int64_t stop = attrs.ints[2];
         const std::int64_t step = attrs.ints[3];
-        return stop > start ? static_cast<std::size_t>((stop - start + step - 1) / step) : 0;
+        // (stop - start - 1) / step + 1 cannot overflow, unlike the rounded-up
+        // (stop - start + step - 1) / step for a huge step.
+        return stop > start ? static_cast<std::size_t>((stop - start - 1) / step + 1) : 0;
     }
 
     static OutputSpec infer(const OpArgs& args) {

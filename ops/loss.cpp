@@ -27,14 +27,14 @@ void reduce_losses(const xt::xarray<T>& losses, Reduction reduction, xt::xarray<
         xt::noalias(y) = losses;
         return;
     }
-    T total = 0;
+    double total = 0.0;  // a float32 running total would stall on large inputs
     for (T value : losses) {
         total += value;
     }
     if (reduction == Reduction::mean) {
-        total /= static_cast<T>(losses.size());
+        total /= static_cast<double>(losses.size());
     }
-    y.flat(0) = total;
+    y.flat(0) = static_cast<T>(total);
 }
 
 // The gradient of each unreduced loss element, given the gradient of the
@@ -130,7 +130,7 @@ struct CrossEntropy {
         const std::size_t batch = logits.shape()[0];
         const std::size_t classes = logits.shape()[1];
         const Reduction reduction = reduction_of(args);
-        T total = 0;
+        double total = 0.0;
         for (std::size_t i = 0; i < batch; ++i) {
             const T* row = logits.data() + i * classes;
             const T loss = log_sum_exp(row, classes) - row[labels.flat(i)];
@@ -141,7 +141,7 @@ struct CrossEntropy {
             }
         }
         if (reduction != Reduction::none) {
-            y.flat(0) = reduction == Reduction::mean ? total / static_cast<T>(batch) : total;
+            y.flat(0) = static_cast<T>(reduction == Reduction::mean ? total / static_cast<double>(batch) : total);
         }
     }
 

@@ -74,8 +74,7 @@ struct Sum {
     static void forward(const OpArgs& args, xt::xarray<T>& y) {
         const Shape& shape = y.shape();
         const Shape out_shape(shape.begin(), shape.end());
-        detail::reduce_into(args.values<T>(0), kept_shape(args), y, T(0),
-                            [](T total, T x) { return total + x; });
+        detail::sum_into(args.values<T>(0), kept_shape(args), y);
         y.reshape(out_shape);
     }
 
@@ -96,8 +95,7 @@ struct Mean {
     template <class T>
     static void forward(const OpArgs& args, xt::xarray<T>& y) {
         const Shape out_shape(y.shape().begin(), y.shape().end());
-        detail::reduce_into(args.values<T>(0), kept_shape(args), y, T(0),
-                            [](T total, T x) { return total + x; });
+        detail::sum_into(args.values<T>(0), kept_shape(args), y);
         y /= static_cast<T>(reduced_count(args));
         y.reshape(out_shape);
     }
@@ -133,7 +131,7 @@ struct Extreme {
         constexpr T kInit = kIsMax ? -std::numeric_limits<T>::infinity()
                                    : std::numeric_limits<T>::infinity();
         // NaN propagates: once the accumulator is NaN it stays NaN.
-        detail::reduce_into(args.values<T>(0), kept_shape(args), y, kInit, [](T best, T x) {
+        detail::reduce_into<T>(args.values<T>(0), kept_shape(args), y, kInit, [](T best, T x) {
             if (std::isnan(best) || std::isnan(x)) {
                 return std::numeric_limits<T>::quiet_NaN();
             }
@@ -148,7 +146,7 @@ struct Extreme {
         const auto& x = args.values<T>(0);
         const xt::xarray<T> winners = xt::cast<T>(xt::equal(x, as_kept(args.output<T>(), kept)));
         xt::xarray<T> ties;
-        detail::reduce_into(winners, kept, ties, T(0), [](T total, T w) { return total + w; });
+        detail::sum_into(winners, kept, ties);
         xt::noalias(*args.grad<T>(0)) = winners * (as_kept(args.grad_output<T>(), kept) / ties);
     }
 
@@ -161,6 +159,7 @@ const OpDef& kMax = define_op<Extreme<true>>();
 const OpDef& kMin = define_op<Extreme<false>>();
 
 Tensor reduce(const OpDef& op, const Tensor& x, const Axes& axes, bool keepdims) {
+    check_defined(op.info.name, x);
     OpAttrs attrs;
     attrs.flag = keepdims;
     const std::size_t rank = x.dim();
@@ -189,8 +188,9 @@ Tensor max(const Tensor& x, const Axes& axes, bool keepdims) { return reduce(kMa
 Tensor min(const Tensor& x, const Axes& axes, bool keepdims) { return reduce(kMin, x, axes, keepdims); }
 
 Tensor argmax(const Tensor& x, std::int64_t axis) {
-    if (!x.defined() || x.dim() == 0) {
-        throw shape_error("argmax: expected a tensor with at least one dimension");
+    check_defined("argmax", x);
+    if (x.dim() == 0) {
+        throw shape_error("argmax: expected a tensor with at least one dimension, got a scalar");
     }
     const Shape& shape = x.shape();
     const std::size_t dim = normalize_axis("argmax", axis, shape.size());
@@ -216,9 +216,11 @@ Tensor argmax(const Tensor& x, std::int64_t axis) {
         for (std::size_t o = 0; o < outer; ++o) {
             for (std::size_t i = 0; i < inner; ++i) {
                 const T* line = values + o * extent * inner + i;
+                // The first NaN wins, as in NumPy; otherwise the first maximum.
                 std::size_t best = 0;
-                for (std::size_t k = 1; k < extent; ++k) {
-                    if (line[k * inner] > line[best * inner]) {
+                for (std::size_t k = 1; k < extent && !std::isnan(line[best * inner]); ++k) {
+                    const T value = line[k * inner];
+                    if (std::isnan(value) || value > line[best * inner]) {
                         best = k;
                     }
                 }

@@ -242,6 +242,7 @@ const OpDef& kStack = define_op<Stack>();
 }  // namespace
 
 Tensor reshape(const Tensor& x, const Axes& shape) {
+    check_defined("reshape", x);
     const std::size_t total = x.numel();
     std::size_t known = 1;
     std::ptrdiff_t inferred = -1;
@@ -273,6 +274,7 @@ Tensor reshape(const Tensor& x, const Axes& shape) {
 }
 
 Tensor flatten(const Tensor& x, std::int64_t start_axis) {
+    check_defined("flatten", x);
     const Shape& shape = x.shape();
     if (shape.empty()) {
         return reshape(x, {1});
@@ -287,6 +289,7 @@ Tensor flatten(const Tensor& x, std::int64_t start_axis) {
 }
 
 Tensor permute(const Tensor& x, const Axes& axes) {
+    check_defined("permute", x);
     OpAttrs attrs;
     for (std::int64_t axis : axes) {
         attrs.ints.push_back(static_cast<std::int64_t>(normalize_axis("permute", axis, x.dim())));
@@ -295,6 +298,7 @@ Tensor permute(const Tensor& x, const Axes& axes) {
 }
 
 Tensor transpose(const Tensor& x, std::int64_t axis0, std::int64_t axis1) {
+    check_defined("transpose", x);
     const std::size_t rank = x.dim();
     const std::size_t first = normalize_axis("transpose", axis0, rank);
     const std::size_t second = normalize_axis("transpose", axis1, rank);

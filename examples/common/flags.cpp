@@ -56,6 +56,52 @@ void Flags::parse(int argc, char** argv) {
 
 std::string Flags::get(const std::string& name) const { return flags_.at(name).value; }
 
+void Flags::fail(const std::string& name, const std::string& why) const {
+    std::fprintf(stderr, "--%s: invalid value '%s' (%s); see --help\n", name.c_str(), get(name).c_str(),
+                 why.c_str());
+    std::exit(2);
+}
+
+std::size_t Flags::get_count(const std::string& name, std::size_t minimum) const {
+    const std::string value = get(name);
+    if (value.empty() || value.find_first_not_of("0123456789") != std::string::npos) {
+        fail(name, "expected a whole number");
+    }
+    try {
+        const auto result = static_cast<std::size_t>(std::stoull(value));
+        if (result >= minimum) {
+            return result;
+        }
+    } catch (const std::exception&) {
+        fail(name, "too large");
+    }
+    fail(name, "must be at least " + std::to_string(minimum));
+}
+
+double Flags::get_double_in(const std::string& name, double low, double high) const {
+    const double value = get_double(name);
+    if (!(value >= low && value <= high)) {
+        fail(name, "must be a number from " + std::to_string(low) + " to " + std::to_string(high));
+    }
+    return value;
+}
+
+std::uint64_t Flags::get_uint64(const std::string& name) const {
+    return static_cast<std::uint64_t>(get_count(name));
+}
+
+std::string Flags::get_choice(const std::string& name, const std::vector<std::string>& choices) const {
+    const std::string value = get(name);
+    std::string listed;
+    for (const std::string& choice : choices) {
+        if (value == choice) {
+            return value;
+        }
+        listed += (listed.empty() ? "" : ", ") + choice;
+    }
+    fail(name, "expected one of " + listed);
+}
+
 int Flags::get_int(const std::string& name) const {
     const std::string value = get(name);
     try {

@@ -3,6 +3,8 @@
 // Command-line flags for the example programs: --name value or --name=value,
 // with --help listing every flag, its default and what it sets.
 
+#include <cstddef>
+#include <cstdint>
 #include <map>
 #include <string>
 #include <utility>
@@ -25,6 +27,21 @@ public:
     std::string get(const std::string& name) const;
     int get_int(const std::string& name) const;
     double get_double(const std::string& name) const;
+
+    /// A whole number of at least `minimum`.
+    std::size_t get_count(const std::string& name, std::size_t minimum = 0) const;
+
+    /// A finite number in [low, high].
+    double get_double_in(const std::string& name, double low, double high) const;
+
+    /// A 64-bit unsigned number, such as a seed.
+    std::uint64_t get_uint64(const std::string& name) const;
+
+    /// One of `choices`.
+    std::string get_choice(const std::string& name, const std::vector<std::string>& choices) const;
+
+    /// Prints "--name: invalid value 'value' (why); see --help" and exits with 2.
+    [[noreturn]] void fail(const std::string& name, const std::string& why) const;
 
     /// The --help text.
     std::string usage(const std::string& program) const;

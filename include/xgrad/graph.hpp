@@ -5,3 +5,4 @@
 #include "xgrad/graph/capture.hpp"
 #include "xgrad/graph/graph.hpp"
 #include "xgrad/graph/passes.hpp"
+#include "xgrad/graph/sparsify.hpp"

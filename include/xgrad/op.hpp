@@ -276,6 +276,10 @@ void assign_sum_to_shape(xt::xarray<T>& target, const E& grad, const Shape& shap
 /// Maps an axis in [-rank, rank) to [0, rank). Throws value_error naming the op.
 std::size_t normalize_axis(const char* op, std::int64_t axis, std::size_t rank);
 
+/// Throws value_error naming `op` when `x` is undefined; for public op
+/// functions that read a tensor's shape before calling apply().
+void check_defined(const char* op, const Tensor& x);
+
 /// Checks that every input has the same dtype. Throws value_error naming the
 /// op and both dtypes otherwise.
 void check_same_dtype(const OpArgs& args);

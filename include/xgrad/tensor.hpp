@@ -118,7 +118,8 @@ public:
     void zero_grad();
 
     /// Sets the gradient slot; `gradient` must have this tensor's shape and
-    /// dtype. Optimizer tests and gradient clipping use it.
+    /// dtype. The handle is kept, not copied, so a later backward() adds into
+    /// `gradient` in place, as in PyTorch.
     void set_grad(const Tensor& gradient);
 
     /// A tensor that shares these values (and their version counter) but has

@@ -20,6 +20,8 @@
 #include "xgrad/ops/loss.hpp"
 #include "xgrad/ops/reduce.hpp"
 #include "xgrad/ops/shape.hpp"
+#include "xgrad/ops/sparse.hpp"
 #include "xgrad/ops/unary.hpp"
 #include "xgrad/random.hpp"
 #include "xgrad/tensor.hpp"
+#include "xgrad/transforms.hpp"

@@ -54,7 +54,11 @@ Tensor apply(const OpDef& op, std::span<const Tensor* const> inputs, const OpAtt
     auto storage = std::make_shared<detail::Storage>();
     storage->values = detail::Array::uninitialized(spec.dtype, spec.shape);
     op.forward(args, storage->values);
-    XGRAD_ASSERT(storage->values.shape() == spec.shape);
+    if (storage->values.shape() != spec.shape) {
+        throw std::logic_error(std::string(op.info.name) + ": forward produced shape " +
+                               shape_string(storage->values.shape()) + " but the shape rule gave " +
+                               shape_string(spec.shape));
+    }
 
     auto output = std::make_shared<detail::TensorImpl>(std::move(storage));
     const bool tracks_grad = any_requires_grad && op.info.differentiable && is_grad_enabled();
@@ -98,6 +102,12 @@ Shape broadcast_shapes(const char* op, const Shape& a, const Shape& b) {
         result[i] = da == 1 ? db : da;
     }
     return result;
+}
+
+void check_defined(const char* op, const Tensor& x) {
+    if (!x.defined()) {
+        throw value_error(std::string(op) + ": input 0 is an undefined tensor");
+    }
 }
 
 void check_same_dtype(const OpArgs& args) {
@@ -145,7 +155,7 @@ xt::xarray<T> sum_to_shape(xt::xarray<T> grad, const Shape& shape) {
     Shape kept(grad.dimension() - shape.size(), 1);
     kept.insert(kept.end(), shape.begin(), shape.end());
     xt::xarray<T> summed;
-    detail::reduce_into(grad, kept, summed, T(0), [](T total, T x) { return total + x; });
+    detail::sum_into(grad, kept, summed);
     summed.reshape(shape);
     return summed;
 }

@@ -50,6 +50,12 @@ std::set<std::string> gradchecked_ops() {
 
 GradcheckResult gradcheck(const TensorFunction& function, const std::vector<Tensor>& inputs,
                           const GradcheckOptions& options) {
+    if (!(options.eps > 0.0) || !(options.atol >= 0.0) || !(options.rtol >= 0.0)) {
+        throw value_error("gradcheck: eps must be positive and atol and rtol non-negative, got eps " +
+                          std::to_string(options.eps) + ", atol " + std::to_string(options.atol) +
+                          ", rtol " + std::to_string(options.rtol));
+    }
+
     // Differentiate copies, so the caller's tensors keep their gradients.
     std::vector<Tensor> leaves;
     bool any_checked = false;

@@ -57,10 +57,13 @@ void accumulate_leaf_grad(TensorImpl& leaf, Array&& grad) {
 }  // namespace
 
 Tape::~Tape() {
-    // Tensors that outlive their thread's tape become plain leaves.
+    // Tensors that outlive their thread's tape lose their history: they
+    // become plain tensors that do not require grad, so a later backward()
+    // through them throws instead of silently skipping their inputs.
     for (Record& record : records_) {
         if (record.output_impl != nullptr) {
             record.output_impl->tape = nullptr;
+            record.output_impl->requires_grad = false;
         }
     }
     collecting_ = true;
@@ -83,7 +86,8 @@ void Tape::append(const OpDef& op, const OpAttrs& attrs, std::span<const Tensor*
     Record& record = records_.emplace_back();
     record.op = &op;
     record.attrs = attrs;
-    record.inputs.assign(inputs);
+    record.inputs.assign(inputs, [](const Tensor* input) { return input->impl(); });
+    record.input_shapes.assign(inputs, [](const Tensor* input) { return input->shape(); });
     for (const Tensor* input : inputs) {
         record.input_versions.push_back(input->impl()->storage->version);
     }
@@ -146,6 +150,12 @@ void Tape::run_vjp(Record& record) {
     xt::svector<const Array*, 4> input_values;
     for (std::size_t i = 0; i < n; ++i) {
         const Storage& storage = *record.inputs[i]->storage;
+        if (storage.values.shape() != record.input_shapes[i]) {
+            throw autograd_error(std::string(info.name) + ": input " + std::to_string(i) +
+                                 " changed shape from " + shape_string(record.input_shapes[i]) +
+                                 " to " + shape_string(storage.values.shape()) +
+                                 " after the op was recorded; backward needs the recorded shape");
+        }
         const bool saved = i < 32 && (info.saved_inputs >> i & 1u);
         if (saved && storage.version != record.input_versions[i]) {
             throw_modified(record, "input " + std::to_string(i), record.input_versions[i],
@@ -198,6 +208,7 @@ void Tape::release(Record& record) {
     // their destructors only queue those records (see collect()).
     InputList inputs = std::move(record.inputs);
     record.inputs.clear();
+    record.input_shapes.clear();
     record.input_versions.clear();
 }
 

@@ -28,48 +28,52 @@
 
 namespace xgrad::detail {
 
-/// The inputs of a record. Up to three are stored inline, so recording an op
-/// allocates nothing for them. (xt::svector does not run the destructors of
-/// its elements, so it cannot hold these shared pointers.)
-class InputList {
+/// A list that stores up to three elements inline, so recording an op
+/// allocates nothing for its inputs. (xt::svector does not run the
+/// destructors of its elements, so it cannot hold shared pointers or shapes.)
+template <class T>
+class SmallList {
 public:
-    using Pointer = std::shared_ptr<TensorImpl>;
-
     std::size_t size() const { return size_; }
-    const Pointer& operator[](std::size_t i) const { return data()[i]; }
-    const Pointer* begin() const { return data(); }
-    const Pointer* end() const { return data() + size_; }
+    const T& operator[](std::size_t i) const { return data()[i]; }
+    const T* begin() const { return data(); }
+    const T* end() const { return data() + size_; }
 
-    void assign(std::span<const Tensor* const> inputs) {
+    template <class Range, class Convert>
+    void assign(const Range& range, Convert convert) {
         clear();
-        if (inputs.size() > inline_.size()) {
-            overflow_.reserve(inputs.size());
-            for (const Tensor* input : inputs) {
-                overflow_.push_back(input->impl());
+        const std::size_t n = static_cast<std::size_t>(std::end(range) - std::begin(range));
+        if (n > inline_.size()) {
+            overflow_.reserve(n);
+            for (const auto& element : range) {
+                overflow_.push_back(convert(element));
             }
         } else {
-            for (std::size_t i = 0; i < inputs.size(); ++i) {
-                inline_[i] = inputs[i]->impl();
+            std::size_t i = 0;
+            for (const auto& element : range) {
+                inline_[i++] = convert(element);
             }
         }
-        size_ = inputs.size();
+        size_ = n;
     }
 
     void clear() {
-        for (Pointer& input : inline_) {
-            input.reset();
+        for (T& element : inline_) {
+            element = T();
         }
         overflow_.clear();
         size_ = 0;
     }
 
 private:
-    const Pointer* data() const { return size_ > inline_.size() ? overflow_.data() : inline_.data(); }
+    const T* data() const { return size_ > inline_.size() ? overflow_.data() : inline_.data(); }
 
-    std::array<Pointer, 3> inline_;
-    std::vector<Pointer> overflow_;
+    std::array<T, 3> inline_;
+    std::vector<T> overflow_;
     std::size_t size_ = 0;
 };
+
+using InputList = SmallList<std::shared_ptr<TensorImpl>>;
 
 struct Record {
     enum class State : std::uint8_t { recorded, released, dead };
@@ -77,6 +81,7 @@ struct Record {
     const OpDef* op = nullptr;
     OpAttrs attrs;
     InputList inputs;
+    SmallList<Shape> input_shapes;                  ///< shapes when recorded
     xt::svector<std::uint64_t, 3> input_versions;  ///< storage versions when recorded
     std::shared_ptr<Storage> output;                ///< kept only when the VJP reads it
     std::uint64_t output_version = 0;

@@ -1,5 +1,6 @@
 #include "xgrad/checkpoint.hpp"
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -32,8 +33,14 @@ void save_model(const nn::Module& model, const std::filesystem::path& path) {
 
 void load_model(nn::Module& model, const std::filesystem::path& path) {
     const io::NamedTensors state = io::load_npz(path);
-    const std::vector<std::string> problems = model.check_state_dict(state);
+    std::vector<std::string> problems = model.check_state_dict(state);
     if (!problems.empty()) {
+        const bool checkpoint = std::any_of(state.begin(), state.end(), [](const auto& entry) {
+            return starts_with(entry.first, kModelPrefix);
+        });
+        if (checkpoint) {
+            problems.push_back("(this looks like a training checkpoint; read it with load_checkpoint())");
+        }
         throw_mismatch(path, "model " + model.type_name(), problems);
     }
     model.load_state_dict(state);

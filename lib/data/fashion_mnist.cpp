@@ -49,10 +49,11 @@ TensorDataset load_fashion_mnist(const std::filesystem::path& dir, Split split, 
                        "' have shape " + shape_string(labels.shape) + " for " +
                        std::to_string(images.shape[0]) + " images");
     }
-    for (std::uint8_t label : labels.data) {
-        if (label >= kFashionMnistClasses.size()) {
-            throw io_error("Fashion-MNIST: label " + std::to_string(label) + " in '" +
-                           dir.string() + "' is outside 0..9");
+    for (std::size_t i = 0; i < labels.data.size(); ++i) {
+        if (labels.data[i] >= kFashionMnistClasses.size()) {
+            throw io_error("Fashion-MNIST: label " + std::to_string(labels.data[i]) + " at position " +
+                           std::to_string(i) + " of the " + prefix + " labels in '" + dir.string() +
+                           "' is outside 0..9");
         }
     }
 

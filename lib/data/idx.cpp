@@ -90,6 +90,10 @@ std::uint64_t expected_length(const std::vector<std::uint8_t>& bytes, const std:
 }
 
 std::vector<std::uint8_t> read_file(const std::filesystem::path& path) {
+    std::error_code error;
+    if (std::filesystem::is_directory(path, error)) {
+        fail(path.string(), "is a directory, not a file");
+    }
     std::ifstream in(path, std::ios::binary);
     if (!in) {
         fail(path.string(), std::string("cannot open: ") + std::strerror(errno));

@@ -252,6 +252,13 @@ NamedTensors decode_npz(std::span<const std::byte> archive, std::string_view sou
         const std::span<const std::byte> data =
             detail::read_zip_entry(archive, entry, source, inflated);
         std::string name = entry.name.substr(0, entry.name.size() - kNpySuffix.size());
+        // Names that save_npz would reject (such as "../x") are rejected on
+        // reading too, so a caller may use every name it gets as a path.
+        try {
+            check_tensor_name(name, "load_npz");
+        } catch (const value_error& error) {
+            throw io_error(std::string(source) + ": " + error.what());
+        }
         tensors.emplace_back(std::move(name),
                              decode_npy(data, detail::zip_entry_source(source, entry.name)));
     }

@@ -1,5 +1,6 @@
 #include "xgrad/nn/dropout.hpp"
 
+#include "xgrad/op.hpp"
 #include "xgrad/ops/binary.hpp"
 
 namespace xgrad::nn {
@@ -13,6 +14,7 @@ Dropout::Dropout(double p, Generator& generator) : p_(p), generator_(generator.n
 }
 
 Tensor Dropout::forward(const Tensor& x) {
+    check_defined("Dropout", x);
     if (!is_training() || p_ == 0.0) {
         return x;
     }

@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <map>
+#include <set>
 #include <memory>
 #include <typeinfo>
 
@@ -67,10 +68,27 @@ void Module::collect(const std::string& prefix, bool parameters, bool recurse,
     }
 }
 
+namespace {
+
+// Keeps the first name of a tensor registered twice (a shared child or tied
+// weights), as PyTorch does, so that optimizers see each tensor once.
+NamedTensors without_duplicates(NamedTensors tensors) {
+    std::set<const void*> seen;
+    NamedTensors unique;
+    for (auto& entry : tensors) {
+        if (seen.insert(entry.second.id()).second) {
+            unique.push_back(std::move(entry));
+        }
+    }
+    return unique;
+}
+
+}  // namespace
+
 NamedTensors Module::named_parameters(bool recurse) const {
     NamedTensors out;
     collect("", true, recurse, out);
-    return out;
+    return without_duplicates(std::move(out));
 }
 
 std::vector<Tensor> Module::parameters(bool recurse) const {
@@ -84,7 +102,7 @@ std::vector<Tensor> Module::parameters(bool recurse) const {
 NamedTensors Module::named_buffers(bool recurse) const {
     NamedTensors out;
     collect("", false, recurse, out);
-    return out;
+    return without_duplicates(std::move(out));
 }
 
 std::size_t Module::parameter_count() const {

@@ -434,4 +434,39 @@ std::ostream& operator<<(std::ostream& out, const Optimizer& optimizer) {
     return out << ')';
 }
 
+void Optimizer::mask_state(const Tensor& param, const Tensor& mask) {
+    std::size_t index = 0;
+    for (const Group& group : groups_) {
+        for (const Tensor& candidate : group.params) {
+            if (candidate.id() == param.id()) {
+                if (!mask.defined() || mask.shape() != param.shape() || mask.dtype() != param.dtype()) {
+                    throw shape_error(name_ + "::mask_state: the mask must have the parameter's shape " +
+                                      shape_string(param.shape()) + " and dtype " +
+                                      dtype_name(param.dtype()));
+                }
+                ParamState& state = states_[index];
+                if (!state.initialized) {
+                    return;
+                }
+                NoGradGuard no_grad;
+                xgrad::detail::visit_floating(param.dtype(), "mask_state", [&](auto zero) {
+                    using T = decltype(zero);
+                    const auto& keep = mask.values<T>();
+                    for (Tensor& buffer : state.buffers) {
+                        T* values = buffer.mutable_values<T>().data();
+                        for (std::size_t i = 0; i < keep.size(); ++i) {
+                            if (keep.flat(i) == T(0)) {
+                                values[i] = T(0);
+                            }
+                        }
+                    }
+                });
+                return;
+            }
+            ++index;
+        }
+    }
+    throw value_error(name_ + "::mask_state: the tensor is not a parameter of this optimizer");
+}
+
 }  // namespace xgrad::optim

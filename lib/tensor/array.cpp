@@ -32,8 +32,20 @@ std::string shape_string(const Shape& shape) {
 
 std::size_t shape_size(const Shape& shape) {
     std::size_t size = 1;
+    bool overflow = false;
     for (std::size_t extent : shape) {
-        size *= extent;
+        overflow = __builtin_mul_overflow(size, extent, &size) || overflow;
+    }
+    if (overflow) {
+        bool empty = false;
+        for (std::size_t extent : shape) {
+            empty = empty || extent == 0;
+        }
+        if (!empty) {
+            throw value_error("shape " + shape_string(shape) +
+                              " has more elements than a 64-bit count can hold");
+        }
+        return 0;
     }
     return size;
 }
@@ -43,6 +55,7 @@ std::size_t shape_size(const Shape& shape) {
 namespace xgrad::detail {
 
 Array Array::uninitialized(Dtype dtype, const Shape& shape) {
+    shape_size(shape);  // throws for a shape whose element count overflows
     return visit_dtype(dtype, [&](auto zero) { return Array(xt::xarray<decltype(zero)>(shape)); });
 }
 
@@ -51,6 +64,10 @@ Array Array::zeros(Dtype dtype, const Shape& shape) {
 }
 
 Array Array::full(Dtype dtype, const Shape& shape, double value) {
+    shape_size(shape);  // throws for a shape whose element count overflows
+    if (dtype == Dtype::int64 && !(value >= -0x1p63 && value < 0x1p63)) {
+        throw value_error("full: " + std::to_string(value) + " is not representable as int64");
+    }
     return visit_dtype(dtype, [&](auto zero) {
         using T = decltype(zero);
         return Array(xt::xarray<T>(shape, static_cast<T>(value)));

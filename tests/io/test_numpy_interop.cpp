@@ -276,3 +276,18 @@ np.savez("from_numpy.npz", weight=weight * 2, step=np.int64(step + 1))
         CHECK(from_numpy[1].second.item() == 101);
     }
 }
+
+TEST_SUITE("io.numpy") {
+    TEST_CASE("names that escape a directory are rejected on load") {
+        require_numpy();
+        TemporaryDirectory directory;
+        const std::string script = R"(
+import os, sys
+import numpy as np
+np.savez(os.path.join(sys.argv[1], "escape.npz"), **{"../escape": np.zeros(2)})
+)";
+        REQUIRE(run_python(directory, script) == 0);
+        CHECK_THROWS_WITH_AS(io::load_npz(directory / "escape.npz"),
+                             doctest::Contains("has an empty, \".\" or \"..\" part"), io_error);
+    }
+}

@@ -152,3 +152,15 @@ TEST_SUITE("module") {
         CHECK(model.parameters()[0].values<float>() == before);
     }
 }
+
+TEST_SUITE("module") {
+    TEST_CASE("shared children are listed once") {
+        Generator generator(3);
+        auto shared = std::make_shared<nn::Linear>(2, 2, generator);
+        nn::Sequential model{shared, std::make_shared<nn::Tanh>(), shared};
+        CHECK(model.parameters().size() == 2);
+        CHECK(model.named_parameters()[0].first == "0.weight");
+        optim::SGD optimizer(model.parameters(), {.lr = 0.1});
+        CHECK(optimizer.parameters().size() == 2);
+    }
+}

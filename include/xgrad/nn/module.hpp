@@ -36,7 +36,8 @@ public:
     Tensor operator()(const Tensor& input) { return forward(input); }
 
     /// Parameters of this module and, with `recurse`, of every descendant,
-    /// under dotted names.
+    /// under dotted names. A tensor registered twice (a child shared by two
+    /// parents, tied weights) is listed once, under its first name.
     NamedTensors named_parameters(bool recurse = true) const;
     std::vector<Tensor> parameters(bool recurse = true) const;
 

@@ -17,7 +17,8 @@ Tensor tanh(const Tensor& x);
 /// dx = dy * y * (1 - y).
 Tensor sigmoid(const Tensor& x);
 
-/// max(x, 0).  dx = dy where x > 0, and 0 elsewhere, including at x = 0.
+/// max(x, 0), with NaN passed through.  dx = dy where x > 0, and 0
+/// elsewhere, including at x = 0.
 Tensor relu(const Tensor& x);
 
 /// x where x > 0, negative_slope * x elsewhere.  dx = dy where x > 0 and

@@ -22,11 +22,12 @@ Tensor mul(const Tensor& a, const Tensor& b);
 /// a / b.  da = dy / b, db = -dy * a / b^2.
 Tensor div(const Tensor& a, const Tensor& b);
 
-/// Elementwise maximum. The larger input gets dy; at ties each gets dy / 2,
-/// as in PyTorch.
+/// Elementwise maximum, NaN when either input is NaN. The larger input gets
+/// dy; at ties each gets dy / 2, as in PyTorch.
 Tensor maximum(const Tensor& a, const Tensor& b);
 
-/// Elementwise minimum. The smaller input gets dy; at ties each gets dy / 2.
+/// Elementwise minimum, NaN when either input is NaN. The smaller input gets
+/// dy; at ties each gets dy / 2.
 Tensor minimum(const Tensor& a, const Tensor& b);
 
 /// condition ? a : b, elementwise, broadcasting all three. `condition` may

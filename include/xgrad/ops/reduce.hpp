@@ -32,7 +32,8 @@ Tensor max(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
 Tensor min(const Tensor& x, const Axes& axes = {}, bool keepdims = false);
 
 /// Index of the largest element along `axis`, as an int64 tensor with that
-/// axis removed; the first index wins a tie. Not differentiable, so it is
+/// axis removed; the first index wins a tie, and the first NaN wins over
+/// every number, as in NumPy. Not differentiable, so it is
 /// computed directly and never recorded.
 Tensor argmax(const Tensor& x, std::int64_t axis = -1);
 

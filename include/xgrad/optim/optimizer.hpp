@@ -110,6 +110,15 @@ public:
     /// negative step count. When it throws, nothing has changed.
     void load_state_dict(const StateDict& state);
 
+    /// Sets to zero every state entry of `param` where `mask` is zero: its
+    /// momentum and moment estimates there. Pruning calls it after zeroing the
+    /// pruned weights, so that stale state cannot move them again: with a
+    /// zero weight, zero state and zero gradient, every optimizer here leaves
+    /// the weight at exactly zero. `mask` has the parameter's shape and dtype.
+    /// Throws value_error when `param` is not one of this optimizer's
+    /// parameters; a parameter without state is left as it is.
+    void mask_state(const Tensor& param, const Tensor& mask);
+
     /// The optimizer's class name ("SGD", "Adam", ...), which starts every
     /// message it throws.
     const std::string& name() const { return name_; }

@@ -1,0 +1,5 @@
+#pragma once
+
+// Graph transforms: namespace xgrad::transforms.
+
+#include "xgrad/transforms/prune.hpp"
