@@ -45,6 +45,8 @@ public:
     Tensor(xt::xarray<float> values);         // NOLINT(google-explicit-constructor)
     Tensor(xt::xarray<double> values);        // NOLINT(google-explicit-constructor)
     Tensor(xt::xarray<std::int64_t> values);  // NOLINT(google-explicit-constructor)
+    Tensor(xt::xarray<std::int8_t> values);   // NOLINT(google-explicit-constructor)
+    Tensor(xt::xarray<std::uint8_t> values);  // NOLINT(google-explicit-constructor)
 
     /// Wraps values already in an Array; used by ops and the tape.
     explicit Tensor(detail::Array values);

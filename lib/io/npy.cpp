@@ -38,6 +38,10 @@ const char* descr_of(Dtype dtype) {
             return "<f4";
         case Dtype::float64:
             return "<f8";
+        case Dtype::int8:
+            return "|i1";
+        case Dtype::uint8:
+            return "|u1";
         case Dtype::int64:
             break;
     }
@@ -45,7 +49,15 @@ const char* descr_of(Dtype dtype) {
 }
 
 std::size_t item_size(Dtype dtype) {
-    return dtype == Dtype::float32 ? 4 : 8;
+    switch (dtype) {
+        case Dtype::float32:
+            return 4;
+        case Dtype::int8:
+        case Dtype::uint8:
+            return 1;
+        default:
+            return 8;
+    }
 }
 
 /// Formats a shape as Python writes a tuple: "()", "(3,)", "(2, 3)".
@@ -205,7 +217,7 @@ class HeaderParser {
         if (peek() == '[') {
             fail(source_,
                  "unsupported dtype: structured dtypes (a list as 'descr') are not supported; "
-                 "xgrad reads '<f4' (float32), '<f8' (float64) and '<i8' (int64)");
+                 "xgrad reads '<f4', '<f8', '<i8', '|i1' and '|u1'");
         }
         return parse_string("the 'descr' string");
     }
@@ -278,6 +290,12 @@ std::optional<Dtype> dtype_of_type_code(std::string_view code) {
     if (code == "i8") {
         return Dtype::int64;
     }
+    if (code == "i1") {
+        return Dtype::int8;
+    }
+    if (code == "u1") {
+        return Dtype::uint8;
+    }
     return std::nullopt;
 }
 
@@ -291,7 +309,8 @@ Dtype dtype_of_descr(const std::string& descr, std::string_view source) {
     const std::optional<Dtype> dtype = dtype_of_type_code(code);
     if (!dtype) {
         fail(source, "unsupported dtype '" + descr +
-                         "'; xgrad reads '<f4' (float32), '<f8' (float64) and '<i8' (int64), so "
+                         "'; xgrad reads '<f4' (float32), '<f8' (float64), '<i8' (int64), "
+                         "'|i1' (int8) and '|u1' (uint8), so "
                          "convert the array with astype before saving it");
     }
     if (descr[0] == '>') {

@@ -1,6 +1,8 @@
 #include "xgrad/detail/array.hpp"
 
+#include <cmath>
 #include <string>
+#include <utility>
 
 #include <xtensor/xbuilder.hpp>
 #include <xtensor/xnoalias.hpp>
@@ -15,6 +17,10 @@ const char* dtype_name(Dtype dtype) {
             return "float64";
         case Dtype::int64:
             return "int64";
+        case Dtype::int8:
+            return "int8";
+        case Dtype::uint8:
+            return "uint8";
     }
     return "unknown";
 }
@@ -65,8 +71,21 @@ Array Array::zeros(Dtype dtype, const Shape& shape) {
 
 Array Array::full(Dtype dtype, const Shape& shape, double value) {
     shape_size(shape);  // throws for a shape whose element count overflows
-    if (dtype == Dtype::int64 && !(value >= -0x1p63 && value < 0x1p63)) {
-        throw value_error("full: " + std::to_string(value) + " is not representable as int64");
+    const auto [low, high] = [&]() -> std::pair<double, double> {
+        switch (dtype) {
+            case Dtype::int64:
+                return {-0x1p63, 0x1p63};
+            case Dtype::int8:
+                return {-128.0, 128.0};
+            case Dtype::uint8:
+                return {0.0, 256.0};
+            default:
+                return {-INFINITY, INFINITY};
+        }
+    }();
+    if (!is_floating(dtype) && !(value >= low && value < high && value == std::trunc(value))) {
+        throw value_error("full: " + std::to_string(value) + " is not representable as " +
+                          dtype_name(dtype));
     }
     return visit_dtype(dtype, [&](auto zero) {
         using T = decltype(zero);

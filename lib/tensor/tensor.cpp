@@ -52,6 +52,9 @@ Tensor::Tensor(xt::xarray<float> values) : impl_(make_impl(detail::Array(std::mo
 Tensor::Tensor(xt::xarray<double> values) : impl_(make_impl(detail::Array(std::move(values)))) {}
 Tensor::Tensor(xt::xarray<std::int64_t> values)
     : impl_(make_impl(detail::Array(std::move(values)))) {}
+Tensor::Tensor(xt::xarray<std::int8_t> values) : impl_(make_impl(detail::Array(std::move(values)))) {}
+Tensor::Tensor(xt::xarray<std::uint8_t> values)
+    : impl_(make_impl(detail::Array(std::move(values)))) {}
 Tensor::Tensor(detail::Array values) : impl_(make_impl(std::move(values))) {}
 
 detail::Storage& Tensor::storage() const {
@@ -208,8 +211,15 @@ std::ostream& operator<<(std::ostream& out, const Tensor& tensor) {
         out << ", requires_grad";
     }
     out << ")\n";
-    detail::visit_dtype(tensor.dtype(),
-                        [&](auto zero) { out << tensor.values<decltype(zero)>(); });
+    detail::visit_dtype(tensor.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        if constexpr (sizeof(T) == 1) {
+            // Streams print 8-bit integers as characters; print numbers.
+            out << xt::xarray<int>(xt::cast<int>(tensor.values<T>()));
+        } else {
+            out << tensor.values<T>();
+        }
+    });
     return out;
 }
 

@@ -108,3 +108,20 @@ TEST_SUITE("tensor") {
         CHECK(sample_std == doctest::Approx(0.5).epsilon(0.02));
     }
 }
+
+TEST_SUITE("tensor") {
+    TEST_CASE("int8 and uint8 tensors") {
+        const Tensor q(xt::xarray<std::int8_t>{-128, 0, 127});
+        CHECK(q.dtype() == Dtype::int8);
+        CHECK(to_string(q).find("-128,    0,  127") != std::string::npos);
+        const Tensor u = full({2}, 255.0, Dtype::uint8);
+        CHECK(u.values<std::uint8_t>() == xt::xarray<std::uint8_t>{255, 255});
+        CHECK_THROWS_WITH_AS(full({1}, 256.0, Dtype::uint8), doctest::Contains("not representable as uint8"),
+                             value_error);
+        CHECK_THROWS_WITH_AS(full({1}, -129.0, Dtype::int8), doctest::Contains("not representable as int8"),
+                             value_error);
+        CHECK(to_dtype(q, Dtype::float32).values<float>() == xt::xarray<float>{-128.0f, 0.0f, 127.0f});
+        CHECK_THROWS_AS(Tensor(q).requires_grad_(), value_error);
+        CHECK(reshape(q, {3, 1}).shape() == Shape{3, 1});
+    }
+}

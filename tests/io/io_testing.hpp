@@ -101,6 +101,8 @@ inline Tensor make_tensor(Dtype dtype, const Shape& shape) {
         for (std::size_t i = 0; i < values.size(); ++i) {
             if constexpr (std::is_floating_point_v<T>) {
                 values.flat(i) = static_cast<T>(0.25 * static_cast<double>(i) - 3.0);
+            } else if constexpr (sizeof(T) == 1) {
+                values.flat(i) = static_cast<T>(static_cast<int>(i * 37 + 5) % 256);  // wraps
             } else {
                 values.flat(i) = static_cast<T>(i) * 1'000'000'000'007LL - 5;
             }

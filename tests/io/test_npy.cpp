@@ -8,7 +8,8 @@ using namespace xgrad::testing;
 namespace {
 
 const std::vector<Shape> kShapes = {{}, {5}, {2, 3}, {2, 0, 3}, {2, 3, 1, 4}};
-const std::vector<Dtype> kDtypes = {Dtype::float32, Dtype::float64, Dtype::int64};
+const std::vector<Dtype> kDtypes = {Dtype::float32, Dtype::float64, Dtype::int64, Dtype::int8,
+                                    Dtype::uint8};
 
 /// Builds a .npy file by hand: magic, version `major`.0, header length, the
 /// dict text followed by a newline, then `data`. No padding is added.

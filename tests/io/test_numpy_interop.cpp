@@ -291,3 +291,22 @@ np.savez(os.path.join(sys.argv[1], "escape.npz"), **{"../escape": np.zeros(2)})
                              doctest::Contains("has an empty, \".\" or \"..\" part"), io_error);
     }
 }
+
+TEST_SUITE("io.numpy") {
+    TEST_CASE("numpy reads int8 and uint8") {
+        require_numpy();
+        TemporaryDirectory directory;
+        io::save_npz(directory / "bytes.npz", {{"q", Tensor(xt::xarray<std::int8_t>{-128, -1, 127})},
+                                              {"u", Tensor(xt::xarray<std::uint8_t>{0, 200, 255})}});
+        const std::string script = R"(
+import os, sys
+import numpy as np
+with np.load(os.path.join(sys.argv[1], "bytes.npz")) as archive:
+    assert archive["q"].dtype == np.int8 and archive["q"].tolist() == [-128, -1, 127], archive["q"]
+    assert archive["u"].dtype == np.uint8 and archive["u"].tolist() == [0, 200, 255], archive["u"]
+np.save(os.path.join(sys.argv[1], "back.npy"), np.array([-7, 7], dtype=np.int8))
+)";
+        REQUIRE(run_python(directory, script) == 0);
+        CHECK(io::load_npy(directory / "back.npy").values<std::int8_t>() == xt::xarray<std::int8_t>{-7, 7});
+    }
+}

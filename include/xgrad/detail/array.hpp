@@ -65,11 +65,14 @@ public:
 private:
     [[noreturn]] void throw_dtype_mismatch(const char* context, Dtype requested) const;
 
-    std::variant<std::monostate, xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>>
+    // The order of the alternatives follows Dtype, so dtype() is index() - 1.
+    std::variant<std::monostate, xt::xarray<float>, xt::xarray<double>, xt::xarray<std::int64_t>,
+                 xt::xarray<std::int8_t>, xt::xarray<std::uint8_t>>
         values_;
 };
 
-/// Calls `body(T{})` with T the C++ type of `dtype` (float, double or int64_t).
+/// Calls `body(T{})` with T the C++ type of `dtype` (float, double, int64_t,
+/// int8_t or uint8_t).
 template <class F>
 decltype(auto) visit_dtype(Dtype dtype, F&& body) {
     switch (dtype) {
@@ -77,6 +80,10 @@ decltype(auto) visit_dtype(Dtype dtype, F&& body) {
             return body(float{});
         case Dtype::float64:
             return body(double{});
+        case Dtype::int8:
+            return body(std::int8_t{});
+        case Dtype::uint8:
+            return body(std::uint8_t{});
         case Dtype::int64:
             break;
     }
