@@ -1,19 +1,23 @@
 # Smoke test of the main job: trains for one epoch on 500 images (100 more
-# for validation), prunes to 90% with one epoch of fine-tuning, then checks
-# that every output file exists and that summary.json reports both stages,
-# the dense one with a test accuracy above 0.5 (chance is 0.1).
+# for validation), prunes to 90% with one epoch of fine-tuning, quantizes to
+# int8 after one calibration batch and after one epoch of quantization-aware
+# training, then checks that every output file exists and that summary.json
+# reports all four stages, the dense one with a test accuracy above 0.5
+# (chance is 0.1) and the int8 files at most a third of the dense one.
 #   cmake -DEXAMPLE=path/to/fashion_mnist -DOUT=dir -P check_fashion_mnist.cmake
 
 file(REMOVE_RECURSE "${OUT}")
 execute_process(
     COMMAND "${EXAMPLE}" --epochs 1 --limit-train 600 --limit-test 500 --validation 100
-            --batch-size 32 --prune-epochs 1 --out "${OUT}" --min-accuracy 0.5
+            --batch-size 32 --prune-epochs 1 --calibration-batches 1 --qat-epochs 1
+            --out "${OUT}" --min-accuracy 0.5
     RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
     message(FATAL_ERROR "fashion_mnist exited with ${result}")
 endif()
 
-foreach(name model.npz pruned.npz metrics.csv curves.svg graph.dot summary.json)
+foreach(name model.npz pruned.npz pruned_int8.npz pruned_int8_qat.npz metrics.csv curves.svg
+        graph.dot summary.json)
     if(NOT EXISTS "${OUT}/${name}")
         message(FATAL_ERROR "fashion_mnist did not write ${OUT}/${name}")
     endif()
@@ -32,9 +36,18 @@ string(JSON pruned_bytes GET "${summary}" stages 1 model_bytes)
 if(NOT pruned_name STREQUAL "pruned" OR pruned_sparsity LESS 0.89 OR NOT pruned_bytes LESS bytes)
     message(FATAL_ERROR "unexpected pruned stage: ${summary}")
 endif()
+foreach(index 2 3)
+    string(JSON int8_name GET "${summary}" stages ${index} name)
+    string(JSON int8_accuracy GET "${summary}" stages ${index} test_accuracy)
+    string(JSON int8_bytes GET "${summary}" stages ${index} model_bytes)
+    math(EXPR limit "${bytes} / 3")
+    if(NOT int8_name MATCHES "^pruned_int8" OR int8_accuracy LESS 0.3 OR int8_bytes GREATER limit)
+        message(FATAL_ERROR "unexpected int8 stage ${index}: ${summary}")
+    endif()
+endforeach()
 file(STRINGS "${OUT}/metrics.csv" rows)
 list(LENGTH rows row_count)
-if(NOT row_count EQUAL 3)
-    message(FATAL_ERROR "metrics.csv should hold a header and one epoch per stage, got: ${rows}")
+if(NOT row_count EQUAL 4)
+    message(FATAL_ERROR "metrics.csv should hold a header and one epoch per training stage, got: ${rows}")
 endif()
 message(STATUS "fashion_mnist smoke run: test accuracy ${accuracy}, model ${bytes} bytes")

@@ -23,6 +23,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -62,6 +63,10 @@ struct Settings {
     int prune_epochs;
     double prune_lr;
     std::string prune_method;
+    std::string quant_observer;
+    std::size_t calibration_batches;
+    int qat_epochs;
+    double qat_lr;
 };
 
 Settings parse_settings(int argc, char** argv) {
@@ -91,6 +96,13 @@ Settings parse_settings(int argc, char** argv) {
     flags.add("prune-lr", "0.0005", "Adam's initial learning rate while pruning (cosine schedule).");
     flags.add("prune-method", "global",
               "global: smallest magnitudes across all layers; layer: the same fraction of each layer.");
+    flags.add("quant-observer", "histogram_mse",
+              "Activation observer for int8 calibration: minmax, moving_average, "
+              "histogram_percentile or histogram_mse.");
+    flags.add("calibration-batches", "32",
+              "Training batches of 256 images observed to calibrate int8 (0 skips both int8 stages).");
+    flags.add("qat-epochs", "2", "Epochs of quantization-aware fine-tuning (0 skips that stage).");
+    flags.add("qat-lr", "0.0001", "Adam's learning rate during quantization-aware fine-tuning.");
     flags.parse(argc, argv);
 
     // Every value is checked here, before any data is loaded.
@@ -123,6 +135,11 @@ Settings parse_settings(int argc, char** argv) {
     settings.prune_epochs = static_cast<int>(flags.get_count("prune-epochs"));
     settings.prune_lr = flags.get_double_in("prune-lr", 0.0, kLargest);
     settings.prune_method = flags.get_choice("prune-method", {"global", "layer"});
+    settings.quant_observer = flags.get_choice(
+        "quant-observer", {"minmax", "moving_average", "histogram_percentile", "histogram_mse"});
+    settings.calibration_batches = flags.get_count("calibration-batches");
+    settings.qat_epochs = static_cast<int>(flags.get_count("qat-epochs"));
+    settings.qat_lr = flags.get_double_in("qat-lr", 0.0, kLargest);
     return settings;
 }
 
@@ -305,10 +322,10 @@ void write_summary(const std::filesystem::path& path, std::size_t inference_size
 }
 
 void print_table(std::size_t inference_size, const std::vector<Stage>& stages) {
-    std::printf("\n%-10s %14s %10s %14s %22s\n", "stage", "test accuracy", "sparsity", "model bytes",
+    std::printf("\n%-16s %14s %10s %14s %22s\n", "stage", "test accuracy", "sparsity", "model bytes",
                 ("inference ms / " + std::to_string(inference_size)).c_str());
     for (const Stage& s : stages) {
-        std::printf("%-10s %14.4f %9.1f%% %14ju %22.3f\n", s.name.c_str(), s.test_accuracy,
+        std::printf("%-16s %14.4f %9.1f%% %14ju %22.3f\n", s.name.c_str(), s.test_accuracy,
                     100.0 * s.sparsity, s.model_bytes, s.inference_ms);
     }
 }
@@ -381,19 +398,39 @@ void train_dense(nn::Module& model, const Settings& settings, const data::Tensor
 // fine-tuning, on the training step captured as a graph. The masks are
 // nodes of that graph; the pruned weights of the model itself are zero too,
 // so the eager model evaluates the pruned network.
-void prune_and_fine_tune(nn::Module& model, const Settings& settings, const data::TensorDataset& train,
-                         const data::TensorDataset& held_out, std::vector<EpochMetrics>& metrics) {
-    namespace tf = xgrad::transforms;
-    // Replay needs one batch shape, so the last, smaller batch is dropped.
-    data::DataLoader loader(train, {.batch_size = settings.batch_size, .drop_last = true,
-                                    .seed = settings.seed + 1});
+// The training step as a graph: inputs and labels in, the loss and the
+// logits out. Replay needs one batch shape, so loaders over it drop the last,
+// smaller batch.
+xgrad::Graph training_graph(nn::Module& model, const data::TensorDataset& train,
+                            std::size_t batch_size) {
+    data::DataLoader loader(train, {.batch_size = batch_size, .shuffle = false});
     const data::Batch example = *loader.begin();
-    const xgrad::Graph captured = xgrad::capture(
+    return xgrad::capture(
         [&](const std::vector<Tensor>& in) {
             const Tensor logits = model(in[0]);
             return std::vector<Tensor>{xgrad::cross_entropy(logits, in[1]), logits};
         },
         {example.inputs, example.targets}, &model);
+}
+
+// Replays a training graph for one epoch per call to run_epoch().
+TrainStep graph_step(xgrad::Graph& graph, xgrad::optim::Optimizer& optimizer) {
+    return [&graph, &optimizer](const data::Batch& batch) {
+        const std::vector<Tensor>& outputs = graph.forward({batch.inputs, batch.targets});
+        optimizer.zero_grad();
+        graph.backward();
+        optimizer.step();
+        return std::pair{outputs[0], outputs[1]};
+    };
+}
+
+xgrad::Graph prune_and_fine_tune(nn::Module& model, const Settings& settings,
+                                 const data::TensorDataset& train, const data::TensorDataset& held_out,
+                                 std::vector<EpochMetrics>& metrics) {
+    namespace tf = xgrad::transforms;
+    data::DataLoader loader(train, {.batch_size = settings.batch_size, .drop_last = true,
+                                    .seed = settings.seed + 1});
+    const xgrad::Graph captured = training_graph(model, train, settings.batch_size);
     write_text(settings.out / "graph.dot", captured.to_dot("fashion_mnist training step"));
     xgrad::Graph graph = tf::add_masks(captured, tf::linear_weights(captured));
 
@@ -410,13 +447,10 @@ void prune_and_fine_tune(nn::Module& model, const Settings& settings, const data
     tf::GradualPruner pruner(graph, {.method = method}, schedule, &optimizer);
 
     std::int64_t step_index = 0;
+    const TrainStep replay = graph_step(graph, optimizer);
     const TrainStep step = [&](const data::Batch& batch) {
         pruner.step(step_index++);
-        const std::vector<Tensor>& outputs = graph.forward({batch.inputs, batch.targets});
-        optimizer.zero_grad();
-        graph.backward();
-        optimizer.step();
-        return std::pair{outputs[0], outputs[1]};
+        return replay(batch);
     };
     for (int epoch = 1; epoch <= settings.prune_epochs; ++epoch) {
         const double lr = optimizer.param_groups()[0].lr;
@@ -430,6 +464,65 @@ void prune_and_fine_tune(nn::Module& model, const Settings& settings, const data
         pruner.step(schedule.end_step);
     }
     std::printf("%s", tf::format_sparsity_report(tf::sparsity_report(graph)).c_str());
+    return graph;
+}
+
+// Accuracy of the model's int8 version on a dataset. A graph is captured and
+// converted for each batch shape the dataset needs (all batches of 1000
+// but maybe the last).
+double int8_accuracy(nn::Module& model, const xgrad::transforms::ActivationParams& params,
+                     const data::TensorDataset& dataset) {
+    std::map<std::size_t, xgrad::Graph> graphs;
+    data::DataLoader loader(dataset, {.batch_size = 1000, .shuffle = false});
+    std::size_t correct = 0;
+    for (const data::Batch& batch : loader) {
+        const std::size_t n = batch.targets.numel();
+        auto found = graphs.find(n);
+        if (found == graphs.end()) {
+            found = graphs.emplace(n, xgrad::transforms::convert_int8(
+                                          inference_graph(model, batch.inputs), params)).first;
+        }
+        correct += count_correct(found->second.forward({batch.inputs})[0], batch.targets);
+    }
+    return dataset.size() == 0 ? std::nan("") : static_cast<double>(correct) / static_cast<double>(dataset.size());
+}
+
+// Stage 3 (and 4's starting point): calibration of every linear input on
+// training batches for post-training int8 quantization.
+xgrad::transforms::ActivationParams calibrate(nn::Module& model, const Settings& settings,
+                                              const data::TensorDataset& train) {
+    constexpr std::size_t kCalibrationBatch = 256;
+    data::DataLoader loader(train, {.batch_size = kCalibrationBatch, .drop_last = true,
+                                    .seed = settings.seed + 2});
+    xgrad::transforms::Calibration calibration = xgrad::transforms::prepare_quantization(
+        inference_graph(model, train.head(kCalibrationBatch).inputs()),
+        {.activation_observer = settings.quant_observer});
+    std::size_t observed = 0;
+    for (const data::Batch& batch : loader) {
+        if (observed++ == settings.calibration_batches) {
+            break;
+        }
+        calibration.observe({batch.inputs});
+    }
+    return calibration.activation_params();
+}
+
+// Stage 4: quantization-aware fine-tuning. The training graph (with any
+// pruning masks) gets fake quantization; afterwards the weights convert to
+// int8 with the calibrated activation parameters.
+void quantization_aware_training(nn::Module& model, xgrad::Graph& train_graph,
+                                 const xgrad::transforms::ActivationParams& params,
+                                 const Settings& settings, const data::TensorDataset& train,
+                                 const data::TensorDataset& held_out, std::vector<EpochMetrics>& metrics) {
+    xgrad::Graph qat = xgrad::transforms::convert_qat(train_graph, params);
+    xgrad::optim::Adam optimizer(model.parameters(), {.lr = settings.qat_lr});
+    data::DataLoader loader(train, {.batch_size = settings.batch_size, .drop_last = true,
+                                    .seed = settings.seed + 3});
+    const TrainStep step = graph_step(qat, optimizer);
+    for (int epoch = 1; epoch <= settings.qat_epochs; ++epoch) {
+        metrics.push_back(run_epoch("qat", epoch, settings.qat_epochs, loader, step, model, held_out,
+                                    settings.qat_lr));
+    }
 }
 
 }  // namespace
@@ -477,8 +570,10 @@ int run(const Settings& settings) {
                       inference_ms(dense_graph, inference_batch)});
 
     // Stage 2: pruning with fine-tuning, then sparse inference.
-    if (settings.prune_sparsity > 0.0 && settings.prune_epochs > 0) {
-        prune_and_fine_tune(*model, settings, train, held_out, metrics);
+    xgrad::Graph train_graph;
+    const bool prune = settings.prune_sparsity > 0.0 && settings.prune_epochs > 0;
+    if (prune) {
+        train_graph = prune_and_fine_tune(*model, settings, train, held_out, metrics);
         const Evaluation pruned = evaluate(*model, test);
         std::printf("Pruned test accuracy: %.4f\n", pruned.accuracy);
         const double sparsity = xgrad::transforms::overall_sparsity(xgrad::transforms::sparsity_report(*model));
@@ -494,13 +589,39 @@ int run(const Settings& settings) {
         stages.push_back({"pruned", pruned.accuracy, sparsity,
                           std::filesystem::file_size(settings.out / "pruned.npz"),
                           inference_ms(sparse_graph, inference_batch)});
+    } else {
+        train_graph = training_graph(*model, train, settings.batch_size);
+    }
+
+    // Stage 3: post-training int8 quantization of the (pruned) float model.
+    // Stage 4: quantization-aware fine-tuning, then int8 again.
+    if (settings.calibration_batches > 0) {
+        namespace tf = xgrad::transforms;
+        const std::string base = prune ? "pruned_" : "";
+        const double sparsity = tf::overall_sparsity(tf::sparsity_report(*model));
+        const tf::ActivationParams params = calibrate(*model, settings, train);
+        auto int8_stage = [&](const std::string& name) {
+            const double accuracy = int8_accuracy(*model, params, test);
+            std::printf("%s test accuracy: %.4f\n", name.c_str(), accuracy);
+            xgrad::Graph int8_graph = tf::convert_int8(inference_graph(*model, inference_batch), params);
+            const std::filesystem::path file = settings.out / (name + ".npz");
+            xgrad::io::save_npz(file, tf::quantized_state_dict(int8_graph));
+            stages.push_back({name, accuracy, sparsity, std::filesystem::file_size(file),
+                              inference_ms(int8_graph, inference_batch)});
+        };
+        int8_stage(base + "int8");
+        if (settings.qat_epochs > 0) {
+            quantization_aware_training(*model, train_graph, params, settings, train, held_out, metrics);
+            int8_stage(base + "int8_qat");
+        }
     }
 
     write_metrics(settings.out / "metrics.csv", metrics);
     write_curves(settings.out / "curves.svg", metrics);
     write_summary(settings.out / "summary.json", inference_size, stages);
     print_table(inference_size, stages);
-    std::printf("\nWrote %s/{model.npz, pruned.npz, metrics.csv, curves.svg, graph.dot, summary.json}\n",
+    std::printf("\nWrote model.npz, pruned.npz, *int8*.npz, metrics.csv, curves.svg, graph.dot and "
+                "summary.json to %s\n",
                 settings.out.c_str());
 
     if (dense.accuracy < settings.min_accuracy) {

@@ -130,6 +130,23 @@ const std::vector<Tensor>& Graph::forward(const std::vector<Tensor>& inputs) {
     return r.outputs;
 }
 
+Tensor Graph::value_tensor(std::size_t id) const {
+    const Value& v = value(id);
+    if (!replay_ || !replay_->has_forward) {
+        throw autograd_error("Graph::value_tensor: run forward() first");
+    }
+    switch (v.kind) {
+        case ValueKind::op:
+            return Tensor(std::make_shared<detail::TensorImpl>(replay_->buffers[id]));
+        case ValueKind::input: {
+            const auto position = std::find(inputs_.begin(), inputs_.end(), id) - inputs_.begin();
+            return replay_->held_inputs[static_cast<std::size_t>(position)];
+        }
+        default:
+            return v.tensor;
+    }
+}
+
 void Graph::backward() {
     if (outputs_.empty()) {
         throw value_error("Graph::backward: the graph has no outputs");

@@ -104,6 +104,12 @@ public:
     /// forward(); clone() one to keep it. Records nothing on the tape.
     const std::vector<Tensor>& forward(const std::vector<Tensor>& inputs);
 
+    /// The value `id` held in the last forward(), as a tensor sharing the
+    /// graph's buffer (the next forward() overwrites it). For observing
+    /// intermediate values, as quantization calibration does. Throws
+    /// autograd_error when forward() has not run.
+    Tensor value_tensor(std::size_t id) const;
+
     /// Computes gradients of the first output, which must have one element,
     /// through the last forward(), and accumulates them into the grad() of
     /// every parameter that requires grad, exactly as eager backward() does.
