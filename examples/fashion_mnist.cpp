@@ -31,6 +31,7 @@
 #include <xgrad/graph/sparsify.hpp>
 #include <xgrad/xgrad.hpp>
 
+#include "common/activation.hpp"
 #include "common/flags.hpp"
 #include "common/progress.hpp"
 #include "common/svg.hpp"
@@ -114,7 +115,7 @@ Settings parse_settings(int argc, char** argv) {
     settings.lr = flags.get_double_in("lr", 0.0, kLargest);
     settings.weight_decay = flags.get_double_in("weight-decay", 0.0, kLargest);
     settings.schedule = flags.get_choice("schedule", {"cosine", "constant"});
-    settings.activation = flags.get_choice("activation", {"relu", "tanh", "gelu", "leaky_relu"});
+    settings.activation = flags.get_choice("activation", examples::activation_names());
     std::stringstream widths(flags.get("hidden"));
     for (std::string width; std::getline(widths, width, ',');) {
         if (width.empty() || width.find_first_not_of("0123456789") != std::string::npos ||
@@ -143,26 +144,13 @@ Settings parse_settings(int argc, char** argv) {
     return settings;
 }
 
-std::shared_ptr<nn::Module> make_activation(const std::string& name) {
-    if (name == "relu") {
-        return std::make_shared<nn::ReLU>();
-    }
-    if (name == "tanh") {
-        return std::make_shared<nn::Tanh>();
-    }
-    if (name == "gelu") {
-        return std::make_shared<nn::GELU>();
-    }
-    return std::make_shared<nn::LeakyReLU>();  // the last of the choices parse_settings allows
-}
-
 // 784 inputs, the hidden layers with their activation, 10 class logits.
 std::shared_ptr<nn::Sequential> make_mlp(const Settings& settings, xgrad::Generator& generator) {
     auto model = std::make_shared<nn::Sequential>();
     std::size_t width = 28 * 28;
     for (std::size_t next : settings.hidden) {
         model->push_back(std::make_shared<nn::Linear>(width, next, generator));
-        model->push_back(make_activation(settings.activation));
+        model->push_back(examples::make_activation(settings.activation));
         width = next;
     }
     model->push_back(std::make_shared<nn::Linear>(width, 10, generator));

@@ -35,6 +35,13 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// A NaN or infinity found by anomaly detection (see autograd.hpp): the
+/// message names the op, its input shapes and where it ran.
+class anomaly_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 /// A file that cannot be read or written: missing, truncated, corrupt, or of
 /// an unsupported format. The message names the file.
 class io_error : public std::runtime_error {

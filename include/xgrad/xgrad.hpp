@@ -2,6 +2,7 @@
 
 // The whole public API of xgrad in one include.
 
+#include "xgrad/attribution.hpp"
 #include "xgrad/autograd.hpp"
 #include "xgrad/checkpoint.hpp"
 #include "xgrad/data.hpp"
@@ -25,5 +26,6 @@
 #include "xgrad/ops/unary.hpp"
 #include "xgrad/quant.hpp"
 #include "xgrad/random.hpp"
+#include "xgrad/select.hpp"
 #include "xgrad/tensor.hpp"
 #include "xgrad/transforms.hpp"

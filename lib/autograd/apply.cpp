@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "autograd/anomaly.hpp"
 #include "autograd/tape.hpp"
 #include "kernels/reduce.hpp"
 #include "xgrad/autograd.hpp"
@@ -58,6 +59,15 @@ Tensor apply(const OpDef& op, std::span<const Tensor* const> inputs, const OpAtt
         throw std::logic_error(std::string(op.info.name) + ": forward produced shape " +
                                shape_string(storage->values.shape()) + " but the shape rule gave " +
                                shape_string(spec.shape));
+    }
+    if (detail::anomaly_enabled()) {
+        const std::uint64_t position = detail::next_anomaly_op();
+        if (detail::has_non_finite(storage->values)) {
+            throw anomaly_error(std::string(op.info.name) + ": the output contains NaN or infinity (op " +
+                                std::to_string(position) +
+                                " since anomaly detection was turned on); input shapes " +
+                                detail::shapes_string(values));
+        }
     }
 
     auto output = std::make_shared<detail::TensorImpl>(std::move(storage));

@@ -1,5 +1,7 @@
 #include "autograd/tape.hpp"
 
+#include "autograd/anomaly.hpp"
+
 #include <algorithm>
 #include <string>
 
@@ -192,6 +194,12 @@ void Tape::run_vjp(Record& record) {
             continue;
         }
         check_gradient(record, i, grads[i], *input_values[i]);
+        if (anomaly_enabled() && has_non_finite(grads[i])) {
+            throw anomaly_error(std::string("backward: the VJP of '") + info.name + "' (tape record " +
+                                std::to_string(&record - records_.data()) + ") returned NaN or infinity " +
+                                "in the gradient of input " + std::to_string(i) + "; input shapes " +
+                                shapes_string(input_values));
+        }
         TensorImpl& input = *record.inputs[i];
         if (input.tape == this) {
             records_[input.record].grad.accumulate(std::move(grads[i]));

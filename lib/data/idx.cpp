@@ -71,14 +71,24 @@ std::uint64_t expected_length(const std::vector<std::uint8_t>& bytes, const std:
     if (bytes.size() < header) {
         return 0;
     }
+    // The product of the nonzero extents is capped too, even when another
+    // extent is 0: a tensor of such a shape could not be created.
     std::uint64_t elements = 1;
+    bool empty = false;
     for (std::size_t d = 0; d < rank; ++d) {
         const std::uint64_t extent = read_big_endian32(bytes.data() + 4 + 4 * d);
-        if (extent != 0 && elements > kMaxDataBytes / extent) {
+        if (extent == 0) {
+            empty = true;
+            continue;
+        }
+        if (elements > kMaxDataBytes / extent) {
             fail(name, "the dimensions describe more than " + std::to_string(kMaxDataBytes) +
                            " bytes of data, the reader's limit");
         }
         elements *= extent;
+    }
+    if (empty) {
+        elements = 0;
     }
     const std::uint64_t data = elements * element_size(static_cast<IdxType>(bytes[2]));
     if (data > kMaxDataBytes) {
@@ -228,13 +238,16 @@ IdxFile parse_idx(std::vector<std::uint8_t> bytes, const std::string& name) {
     return file;
 }
 
-IdxFile read_idx(const std::filesystem::path& path) {
-    std::vector<std::uint8_t> bytes = read_file(path);
+IdxFile decode_idx(std::vector<std::uint8_t> bytes, const std::string& name) {
     const bool gzipped = bytes.size() >= 2 && bytes[0] == 0x1f && bytes[1] == 0x8b;
     if (gzipped) {
-        bytes = gunzip(bytes, path.string());
+        bytes = gunzip(bytes, name);
     }
-    return parse_idx(std::move(bytes), path.string());
+    return parse_idx(std::move(bytes), name);
+}
+
+IdxFile read_idx(const std::filesystem::path& path) {
+    return decode_idx(read_file(path), path.string());
 }
 
 Tensor idx_to_tensor(const IdxFile& file, Dtype dtype) {

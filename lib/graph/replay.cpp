@@ -7,6 +7,7 @@
 
 #include <xtensor/xnoalias.hpp>
 
+#include "autograd/anomaly.hpp"
 #include "graph/replay.hpp"
 #include "xgrad/autograd.hpp"
 
@@ -115,6 +116,12 @@ const std::vector<Tensor>& Graph::forward(const std::vector<Tensor>& inputs) {
         detail::Storage& out = *r.buffers[node.output];
         node.op->forward(OpArgs(node.op->info.name, pointers, node.attrs), out.values);
         ++out.version;
+        if (detail::anomaly_enabled() && detail::has_non_finite(out.values)) {
+            throw anomaly_error("Graph::forward: node " + std::to_string(n) + " (%" +
+                                std::to_string(node.output) + " = " + node.op->info.name +
+                                ") produced NaN or infinity; input shapes " +
+                                detail::shapes_string(pointers));
+        }
     }
 
     for (std::size_t i = 0; i < outputs_.size(); ++i) {
@@ -257,6 +264,11 @@ void Graph::backward(const Tensor& grad_output) {
             }
             const std::size_t input = node.inputs[i];
             const Value& v = value(input);
+            if (detail::anomaly_enabled() && detail::has_non_finite(*slot)) {
+                throw anomaly_error("Graph::backward: the VJP of node " + std::to_string(n) + " (%" +
+                                    std::to_string(node.output) + " = " + node.op->info.name +
+                                    ") returned NaN or infinity for input " + std::to_string(i));
+            }
             if (slot->empty() || slot->shape() != v.shape || slot->dtype() != v.dtype) {
                 throw shape_error(std::string(node.op->info.name) +
                                   ": the VJP returned a gradient that does not match input " +

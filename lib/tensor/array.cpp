@@ -1,6 +1,8 @@
 #include "xgrad/detail/array.hpp"
 
+#include <climits>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <utility>
 
@@ -37,23 +39,21 @@ std::string shape_string(const Shape& shape) {
 }
 
 std::size_t shape_size(const Shape& shape) {
-    std::size_t size = 1;
-    bool overflow = false;
+    // The product of the nonzero extents must fit in a signed 64-bit
+    // integer even when another extent is 0, because xtensor computes
+    // strides in that type for every shape.
+    std::int64_t nonzero = 1;
+    bool empty = false;
     for (std::size_t extent : shape) {
-        overflow = __builtin_mul_overflow(size, extent, &size) || overflow;
-    }
-    if (overflow) {
-        bool empty = false;
-        for (std::size_t extent : shape) {
-            empty = empty || extent == 0;
-        }
-        if (!empty) {
+        if (extent == 0) {
+            empty = true;
+        } else if (extent > static_cast<std::size_t>(INT64_MAX) ||
+                   __builtin_mul_overflow(nonzero, static_cast<std::int64_t>(extent), &nonzero)) {
             throw value_error("shape " + shape_string(shape) +
                               " has more elements than a 64-bit count can hold");
         }
-        return 0;
     }
-    return size;
+    return empty ? 0 : static_cast<std::size_t>(nonzero);
 }
 
 }  // namespace xgrad

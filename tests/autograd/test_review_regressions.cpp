@@ -48,7 +48,9 @@ TEST_SUITE("regressions") {
         CHECK_THROWS_WITH_AS(zeros({std::size_t{1} << 32, std::size_t{1} << 32}),
                              doctest::Contains("more elements than a 64-bit count"), value_error);
         CHECK_THROWS_AS(reshape(zeros({0}), {std::int64_t{1} << 32, std::int64_t{1} << 32}), value_error);
-        CHECK(zeros({std::size_t{1} << 32, std::size_t{1} << 32, 0}).numel() == 0);
+        // Even with a zero extent: xtensor computes strides from the others.
+        CHECK_THROWS_AS(zeros({std::size_t{1} << 32, std::size_t{1} << 32, 0}), value_error);
+        CHECK(zeros({std::size_t{1} << 20, 0}).numel() == 0);
         CHECK_THROWS_WITH_AS(full({1}, 1e19, Dtype::int64), doctest::Contains("not representable as int64"),
                              value_error);
     }

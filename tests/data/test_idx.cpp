@@ -129,3 +129,12 @@ TEST_SUITE("idx") {
         check_rejected(write_gzip("more.idx.gz", more), "more data than its dimensions describe");
     }
 }
+
+TEST_SUITE("idx") {
+    TEST_CASE("huge extents beside a zero one are rejected") {
+        // Found by fuzzing: a zero extent made the element count 0, but
+        // xtensor's strides of the other extents overflowed.
+        check_rejected(write_file("zero-and-huge.idx", header(0x08, {0, 4294967295u, 4294967295u, 4294967295u})),
+                       "the reader's limit");
+    }
+}

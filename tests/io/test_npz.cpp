@@ -145,7 +145,11 @@ TEST_SUITE("io.npz") {
             {"\xc0\xaf", "is not valid UTF-8"},
             {std::string(65532, 'n'), "too long"},
         };
-        for (const auto& [name, problem] : cases) {
+        for (const auto& entry : cases) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& name = std::get<0>(entry);
+            const auto& problem = std::get<1>(entry);
             CAPTURE(name.substr(0, 20));
             CHECK_THROWS_WITH_AS(io::save_npz(path, {{name, scalar(1.0)}}),
                                  doctest::Contains(problem), value_error);

@@ -176,7 +176,11 @@ for index, name in enumerate(expected):
             {"structured", "unsupported dtype: structured dtypes"},
             {"strings", "unsupported dtype '<U2'"},
         };
-        for (const auto& [name, problem] : cases) {
+        for (const auto& entry : cases) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& name = std::get<0>(entry);
+            const auto& problem = std::get<1>(entry);
             CAPTURE(name);
             const auto path = directory / (name + ".npy");
             const std::string message = io_error_message([&] { io::load_npy(path); });
@@ -221,7 +225,11 @@ for index, name in enumerate(expected):
              "the deflate data expands to " + std::to_string(size) + " bytes"},
             {flipped, "corrupt archive: "},
         };
-        for (const auto& [bytes, problem] : cases) {
+        for (const auto& entry : cases) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& bytes = std::get<0>(entry);
+            const auto& problem = std::get<1>(entry);
             CAPTURE(problem);
             const std::string message =
                 io_error_message([&] { io::decode_npz(bytes, "compressed.npz"); });

@@ -38,7 +38,11 @@ TEST_SUITE("module") {
         Generator generator(1);
         TwoLayerNet model(generator);
         std::vector<std::string> names;
-        for (const auto& [name, tensor] : model.named_parameters()) {
+        for (const auto& entry : model.named_parameters()) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& name = std::get<0>(entry);
+            const auto& tensor = std::get<1>(entry);
             names.push_back(name);
             CHECK(tensor.requires_grad());
         }

@@ -16,7 +16,11 @@ const std::vector<std::pair<Shape, Shape>> kBroadcastCases = {
 template <class F>
 void check_binary(F op, double low = -2.0, double high = 2.0) {
     std::uint64_t seed = 100;
-    for (const auto& [a, b] : kBroadcastCases) {
+    for (const auto& entry : kBroadcastCases) {
+        // Named copies, not structured bindings: clang 14 cannot capture
+        // those in the lambdas of CAPTURE and the checks below.
+        const auto& a = std::get<0>(entry);
+        const auto& b = std::get<1>(entry);
         CAPTURE(shape_string(a));
         CAPTURE(shape_string(b));
         CHECK_GRADCHECK([op](const auto& in) { return op(in[0], in[1]); },
@@ -34,7 +38,11 @@ TEST_SUITE("binary") {
 
     TEST_CASE("div gradient") {
         std::uint64_t seed = 200;
-        for (const auto& [a, b] : kBroadcastCases) {
+        for (const auto& entry : kBroadcastCases) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& a = std::get<0>(entry);
+            const auto& b = std::get<1>(entry);
             CHECK_GRADCHECK([](const auto& in) { return div(in[0], in[1]); },
                             {random_input(a, seed), random_away_from_zero(b, seed + 1, 0.5)});
             seed += 2;

@@ -20,7 +20,11 @@ TEST_SUITE("linalg") {
             {{1, 4}, {4, 1}},
         };
         std::uint64_t seed = 1;
-        for (const auto& [a, b] : cases) {
+        for (const auto& entry : cases) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& a = std::get<0>(entry);
+            const auto& b = std::get<1>(entry);
             CAPTURE(shape_string(a));
             CAPTURE(shape_string(b));
             CHECK_GRADCHECK([](const auto& in) { return matmul(in[0], in[1]); },

@@ -18,7 +18,9 @@ const std::vector<ReduceCase> kCases = {
 template <class F>
 void check_reduction(F reduce) {
     std::uint64_t seed = 10;
-    for (const auto& [axes, keepdims] : kCases) {
+    for (const auto& entry : kCases) {
+        const auto& axes = entry.axes;
+        const bool keepdims = entry.keepdims;
         CAPTURE(keepdims);
         CAPTURE(axes.size());
         CHECK_GRADCHECK([&](const auto& in) { return reduce(in[0], axes, keepdims); },

@@ -186,7 +186,15 @@ TEST_SUITE("optimizer state") {
                                               {{0.5, 1.25, -0.25}, {-2.0, 0.0625, 0.5}}};
         const xt::xarray<double> grad_b = {1.0, -2.0, 0.5};
 
-        for (const auto& [name, make] : optimizers_with_all_buffers()) {
+        for (const auto& entry : optimizers_with_all_buffers()) {
+
+            // Named copies, not structured bindings: clang 14 cannot capture
+
+            // those in the lambdas of CAPTURE and the checks below.
+
+            const auto& name = std::get<0>(entry);
+
+            const auto& make = std::get<1>(entry);
             for (const Dtype dtype : {Dtype::float32, Dtype::float64}) {
                 INFO(name, " in ", dtype_name(dtype));
                 Tensor w = of_dtype(initial_w, dtype).requires_grad_(true);
@@ -306,7 +314,11 @@ TEST_SUITE("optimizer state") {
     }
 
     TEST_CASE("step allocates nothing after first") {
-        for (const auto& [name, make] : optimizers_with_all_buffers()) {
+        for (const auto& entry : optimizers_with_all_buffers()) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& name = std::get<0>(entry);
+            const auto& make = std::get<1>(entry);
             for (const Dtype dtype : {Dtype::float32, Dtype::float64}) {
                 INFO(name, " in ", dtype_name(dtype));
                 Tensor w = of_dtype({{1.0, 2.0, 3.0}, {4.0, 5.0, 6.0}}, dtype).requires_grad_(true);

@@ -180,7 +180,11 @@ TEST_SUITE("prune") {
             {"rmsprop", [](auto p) { return std::make_unique<optim::RMSprop>(p, optim::RMSpropOptions{.lr = 0.01, .momentum = 0.5, .centered = true}); }},
             {"adagrad", [](auto p) { return std::make_unique<optim::Adagrad>(p, optim::AdagradOptions{.lr = 0.1, .initial_accumulator_value = 0.1}); }},
         };
-        for (const auto& [name, make] : optimizers) {
+        for (const auto& entry : optimizers) {
+            // Named copies, not structured bindings: clang 14 cannot capture
+            // those in the lambdas of CAPTURE and the checks below.
+            const auto& name = std::get<0>(entry);
+            const auto& make = std::get<1>(entry);
             CAPTURE(name);
             auto model = make_mlp(7);
             auto optimizer = make(model->parameters());

@@ -40,6 +40,10 @@ IdxFile read_idx(const std::filesystem::path& path);
 /// Parses IDX bytes already in memory (uncompressed); `name` labels errors.
 IdxFile parse_idx(std::vector<std::uint8_t> bytes, const std::string& name);
 
+/// Decodes the bytes of an IDX file as read_idx() does after reading it:
+/// gzip-compressed or not. `name` labels errors.
+IdxFile decode_idx(std::vector<std::uint8_t> bytes, const std::string& name);
+
 /// Converts the values to a tensor of the given dtype. uint8 data becomes
 /// 0..255 (divide by 255 for pixel intensities in [0, 1]).
 Tensor idx_to_tensor(const IdxFile& file, Dtype dtype);
