@@ -95,6 +95,7 @@ int main(int argc, char** argv) {
             out.c_str());
         return 0;
     } catch (const std::exception& error) {
+        std::fflush(stdout);  // keep the log in order when both go to one file
         std::fprintf(stderr, "draw_graphs: %s\n", error.what());
         return 1;
     }

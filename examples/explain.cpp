@@ -90,7 +90,8 @@ Settings parse_settings(int argc, char** argv) {
     flags.add("seed", "1", "Seed of SmoothGrad's noise and of the quick model.");
     flags.add("activation", "relu",
               "Hidden activation of the checkpoint's model, as passed to the main job: relu, tanh, "
-              "gelu or leaky_relu.");
+              "gelu or leaky_relu. The checkpoint holds weights only, so a wrong value goes "
+              "unnoticed and explains a different network.");
     flags.add(
         "limit-train", "0",
         "Use only the first N training images (0: all 60,000) for the pixel statistics that "
@@ -355,6 +356,7 @@ int main(int argc, char** argv) {
     try {
         return run(settings);
     } catch (const std::exception& error) {
+        std::fflush(stdout);  // keep the log in order when both go to one file
         // A missing data set, a checkpoint of another model, an unwritable
         // --out: one line, not an abort.
         std::fprintf(stderr, "explain: %s\n", error.what());

@@ -625,6 +625,7 @@ int main(int argc, char** argv) {
     try {
         return run(settings);
     } catch (const std::exception& error) {
+        std::fflush(stdout);  // keep the log in order when both go to one file
         // A missing data set, an unwritable --out, a corrupt file: one line,
         // not an abort.
         std::fprintf(stderr, "fashion_mnist: %s\n", error.what());

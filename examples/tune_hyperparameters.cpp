@@ -151,6 +151,9 @@ Settings parse_settings(int argc, char** argv) {
         }
         settings.hidden.push_back(std::stol(width));
     }
+    if (settings.hidden.empty()) {
+        flags.fail("hidden", "expected at least one width, such as 128");
+    }
     settings.momentum = flags.get_double_in("momentum", 0.0, 0.999);
     settings.train_size = flags.get_count("train-size", 1);
     settings.test_size = flags.get_count("test-size");
@@ -255,23 +258,36 @@ void print_table(const select::SearchResult& result) {
     }
 }
 
+// A JSON number with 6 decimals, or null for NaN and infinities, which JSON
+// cannot represent.
+std::string json_number(double value) {
+    if (!std::isfinite(value)) {
+        return "null";
+    }
+    char text[64];
+    std::snprintf(text, sizeof text, "%.6f", value);
+    return text;
+}
+
 void write_summary(const std::filesystem::path& path, const Settings& settings,
-                   const select::SearchResult& result, const select::Evaluation& test,
-                   double seconds) {
+                   std::size_t train_images, const select::SearchResult& result,
+                   const select::Evaluation& test, double seconds) {
     const select::Candidate& best = result.best();
     const select::CrossValidationResult& cv = best.cross_validation;
     char json[1024];
     std::snprintf(json, sizeof json,
                   "{\n  \"search\": \"%s\",\n  \"configurations\": %zu,\n  \"folds\": %zu,\n"
                   "  \"train_images\": %zu,\n  \"best\": {\"lr\": %s, \"batch_size\": %lld, "
-                  "\"cv_loss\": %.6f, \"cv_loss_std\": %.6f, \"cv_accuracy\": %.6f, "
-                  "\"cv_accuracy_std\": %.6f},\n  \"refit_epochs\": %zu,\n"
-                  "  \"test_loss\": %.6f,\n  \"test_accuracy\": %.6f,\n  \"seconds\": %.1f\n}\n",
-                  settings.search.c_str(), result.candidates.size(), result.fold_count,
-                  settings.train_size, select::format_value(best.params.at("lr")).c_str(),
-                  static_cast<long long>(best.params.get_int("batch_size")), cv.mean_loss,
-                  cv.std_loss, cv.mean_accuracy, cv.std_accuracy, result.refit->history.size(),
-                  test.loss, test.accuracy, seconds);
+                  "\"cv_loss\": %s, \"cv_loss_std\": %s, \"cv_accuracy\": %s, "
+                  "\"cv_accuracy_std\": %s},\n  \"refit_epochs\": %zu,\n"
+                  "  \"test_loss\": %s,\n  \"test_accuracy\": %s,\n  \"seconds\": %.1f\n}\n",
+                  settings.search.c_str(), result.candidates.size(), result.fold_count, train_images,
+                  select::format_value(best.params.at("lr")).c_str(),
+                  static_cast<long long>(best.params.get_int("batch_size")),
+                  json_number(cv.mean_loss).c_str(), json_number(cv.std_loss).c_str(),
+                  json_number(cv.mean_accuracy).c_str(), json_number(cv.std_accuracy).c_str(),
+                  result.refit->history.size(), json_number(test.loss).c_str(),
+                  json_number(test.accuracy).c_str(), seconds);
     const std::string text = json;
     xgrad::io::write_file_atomically(path, [&text](std::ostream& out) { out << text; });
 }
@@ -337,6 +353,8 @@ int run(const Settings& settings) {
     progress.finish("done");
 
     print_table(result);
+    // Saved before best(), which throws when every configuration diverged.
+    select::write_csv(result, settings.out / "search.csv");
 
     // The refit model saw every training image; the test set judges it once.
     const select::Candidate& best = result.best();
@@ -352,8 +370,7 @@ int run(const Settings& settings) {
 
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    select::write_csv(result, settings.out / "search.csv");
-    write_summary(settings.out / "summary.json", settings, result, test_scores, seconds);
+    write_summary(settings.out / "summary.json", settings, train.size(), result, test_scores, seconds);
     std::printf("Wrote search.csv and summary.json to %s in %s\n", settings.out.c_str(),
                 examples::format_duration(seconds).c_str());
 
@@ -370,6 +387,7 @@ int main(int argc, char** argv) {
     try {
         return run(settings);
     } catch (const std::exception& error) {
+        std::fflush(stdout);  // keep the log in order when both go to one file
         // A missing data set, an unwritable --out, a fold count larger than
         // a class: one line, not an abort.
         std::fprintf(stderr, "tune_hyperparameters: %s\n", error.what());

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <stdexcept>
 
+#include "xgrad/error.hpp"
+
 namespace xgrad::examples {
 
 void Flags::add(const std::string& name, const std::string& default_value, const std::string& help) {
@@ -81,7 +83,7 @@ std::size_t Flags::get_count(const std::string& name, std::size_t minimum) const
 double Flags::get_double_in(const std::string& name, double low, double high) const {
     const double value = get_double(name);
     if (!(value >= low && value <= high)) {
-        fail(name, "must be a number from " + std::to_string(low) + " to " + std::to_string(high));
+        fail(name, "must be a number from " + xgrad::format_number(low) + " to " + xgrad::format_number(high));
     }
     return value;
 }

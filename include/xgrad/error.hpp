@@ -49,6 +49,10 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// Formats a number for a message in its shortest form that reads back as
+/// the same double: "0.001", "1e-08", "1e+300", "inf", "nan".
+std::string format_number(double value);
+
 }  // namespace xgrad
 
 // Checks an internal invariant. On in debug and test builds, where a failure

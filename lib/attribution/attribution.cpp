@@ -7,6 +7,7 @@
 #include <xtensor/xmath.hpp>
 
 #include "xgrad/autograd.hpp"
+#include "xgrad/error.hpp"
 #include "xgrad/ops/activation.hpp"
 #include "xgrad/ops/binary.hpp"
 #include "xgrad/ops/index.hpp"
@@ -302,7 +303,7 @@ Tensor smooth_grad(const ScoreFunction& score, const Tensor& inputs,
     }
     if (!(options.noise_stddev >= 0.0) || !std::isfinite(options.noise_stddev)) {
         throw value_error("smooth_grad: noise_stddev must be finite and at least 0, got " +
-                          std::to_string(options.noise_stddev));
+                          format_number(options.noise_stddev));
     }
     AttributionScope scope("smooth_grad", score.parameters());
 
@@ -365,7 +366,7 @@ Tensor IntegratedGradients::completeness_gap() const {
     // Example i owns the i-th contiguous block of the row-major attributions;
     // a scalar score owns them all.
     const std::size_t examples = f_x.size();
-    const std::size_t block = values.size() / examples;
+    const std::size_t block = examples == 0 ? 0 : values.size() / examples;
     xt::xarray<double> gap = xt::zeros<double>(scores.shape());
     for (std::size_t i = 0; i < examples; ++i) {
         double sum = 0.0;

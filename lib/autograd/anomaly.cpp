@@ -40,6 +40,17 @@ std::string shapes_string(std::span<const Array* const> inputs) {
     return text.empty() ? "none" : text;
 }
 
+std::string non_finite_input_note(std::span<const Array* const> inputs) {
+    for (std::size_t i = 0; i < inputs.size(); ++i) {
+        if (has_non_finite(*inputs[i])) {
+            return "; input " + std::to_string(i) +
+                   " already contains NaN or infinity, so the fault lies upstream: in data, a "
+                   "parameter or a tensor made while detection was off";
+        }
+    }
+    return "";
+}
+
 }  // namespace xgrad::detail
 
 namespace xgrad {

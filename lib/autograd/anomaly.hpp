@@ -23,4 +23,9 @@ bool has_non_finite(const Array& values);
 /// "(2, 3), (3)": the shapes of an op's inputs, for messages.
 std::string shapes_string(std::span<const Array* const> inputs);
 
+/// For a message about a non-finite output: "" when every input is finite,
+/// else a clause naming the first input that already held a NaN or an
+/// infinity, so the user looks upstream instead of at this op.
+std::string non_finite_input_note(std::span<const Array* const> inputs);
+
 }  // namespace xgrad::detail

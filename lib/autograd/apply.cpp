@@ -66,7 +66,7 @@ Tensor apply(const OpDef& op, std::span<const Tensor* const> inputs, const OpAtt
             throw anomaly_error(std::string(op.info.name) + ": the output contains NaN or infinity (op " +
                                 std::to_string(position) +
                                 " since anomaly detection was turned on); input shapes " +
-                                detail::shapes_string(values));
+                                detail::shapes_string(values) + detail::non_finite_input_note(values));
         }
     }
 

@@ -111,6 +111,10 @@ void Tape::backward(TensorImpl& root, Array seed, bool retain_graph) {
     if (records_[top].state != Record::State::recorded) {
         throw_released(records_[top]);
     }
+    if (anomaly_enabled() && has_non_finite(seed)) {
+        throw anomaly_error(std::string("backward: the seed gradient passed to backward() for '") +
+                            records_[top].op->info.name + "' contains NaN or infinity");
+    }
     records_[top].grad.accumulate(std::move(seed));
 
     NoGradGuard no_grad;

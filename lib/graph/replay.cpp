@@ -120,7 +120,8 @@ const std::vector<Tensor>& Graph::forward(const std::vector<Tensor>& inputs) {
             throw anomaly_error("Graph::forward: node " + std::to_string(n) + " (%" +
                                 std::to_string(node.output) + " = " + node.op->info.name +
                                 ") produced NaN or infinity; input shapes " +
-                                detail::shapes_string(pointers));
+                                detail::shapes_string(pointers) +
+                                detail::non_finite_input_note(pointers));
         }
     }
 

@@ -14,11 +14,7 @@ namespace xgrad::optim {
 
 namespace detail {
 
-std::string format_number(double value) {
-    char buffer[32];
-    const auto result = std::to_chars(buffer, buffer + sizeof(buffer), value);
-    return std::string(buffer, result.ptr);
-}
+std::string format_number(double value) { return xgrad::format_number(value); }
 
 void check_argument(const std::string& context, const std::string& name, double value, bool valid,
                     const char* requirement) {

@@ -155,6 +155,7 @@ Evaluation evaluate(nn::Module& model, const data::TensorDataset& dataset, Task 
     const LossFunction& loss_function = loss ? loss : default_loss(task);
 
     NoGradGuard no_grad;
+    const bool was_training = model.is_training();
     model.eval();
     data::DataLoader loader(dataset, {.batch_size = batch_size, .shuffle = false});
     double loss_sum = 0.0;
@@ -169,10 +170,10 @@ Evaluation evaluate(nn::Module& model, const data::TensorDataset& dataset, Task 
             loss_sum += loss_function(output, batch.targets).item() * n;
         }
     } catch (...) {
-        model.train();
+        model.train(was_training);
         throw;
     }
-    model.train();
+    model.train(was_training);
 
     const auto n = static_cast<double>(dataset.size());
     const double accuracy = task == Task::classification ? static_cast<double>(correct) / n : kNaN;

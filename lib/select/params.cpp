@@ -1,7 +1,6 @@
 #include "xgrad/select/params.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <set>
 
@@ -10,12 +9,6 @@
 namespace xgrad::select {
 
 namespace {
-
-std::string format_double(double value) {
-    char text[32];
-    const auto result = std::to_chars(text, text + sizeof text, value);
-    return std::string(text, result.ptr);
-}
 
 template <class T>
 const T& get_as(const Params& params, const std::string& name) {
@@ -44,7 +37,7 @@ void check_range(const char* distribution, double low, double high) {
     if (!(std::isfinite(low) && std::isfinite(high) && low < high)) {
         throw value_error(std::string("Distribution::") + distribution +
                           ": expected finite bounds with low < high, got low = " +
-                          format_double(low) + ", high = " + format_double(high));
+                          format_number(low) + ", high = " + format_number(high));
     }
 }
 
@@ -52,7 +45,7 @@ void check_range(const char* distribution, double low, double high) {
 
 std::string format_value(const ParamValue& value) {
     if (const auto* number = std::get_if<double>(&value)) {
-        return format_double(*number);
+        return format_number(*number);
     }
     if (const auto* integer = std::get_if<std::int64_t>(&value)) {
         return std::to_string(*integer);
@@ -190,7 +183,7 @@ Distribution Distribution::log_uniform(double low, double high) {
     check_range("log_uniform", low, high);
     if (!(low > 0.0)) {
         throw value_error("Distribution::log_uniform: low must be positive, got " +
-                          format_double(low));
+                          format_number(low));
     }
     Distribution distribution(Kind::log_uniform);
     distribution.low_ = low;
@@ -243,9 +236,9 @@ ParamValue Distribution::sample(Generator& generator) const {
 std::string Distribution::describe() const {
     switch (kind_) {
         case Kind::uniform:
-            return "uniform(" + format_double(low_) + ", " + format_double(high_) + ")";
+            return "uniform(" + format_number(low_) + ", " + format_number(high_) + ")";
         case Kind::log_uniform:
-            return "log_uniform(" + format_double(low_) + ", " + format_double(high_) + ")";
+            return "log_uniform(" + format_number(low_) + ", " + format_number(high_) + ")";
         case Kind::int_uniform:
             return "int_uniform(" + std::to_string(int_low_) + ", " + std::to_string(int_high_) +
                    ")";

@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "xgrad/autograd.hpp"
+
 namespace xgrad::select::detail {
 
 namespace {
@@ -97,7 +99,10 @@ void run_tasks(std::size_t count, std::size_t threads, const std::function<void(
     std::exception_ptr task_error;
     std::size_t task_error_index = 0;
 
+    // Workers train with the caller's anomaly mode, which is per thread.
+    const bool anomaly_detection = is_anomaly_detection_enabled();
     const auto work = [&] {
+        set_anomaly_detection(anomaly_detection);
         while (true) {
             std::size_t index = 0;
             {

@@ -17,7 +17,7 @@ namespace xgrad::select::detail {
 /// the tasks finish. When a task or on_done throws, no further task starts.
 /// Once every thread has stopped, the exception of the lowest failed task
 /// index propagates, or else the one from on_done. OpenBLAS runs
-/// single-threaded until then.
+/// single-threaded until then. The workers take the caller's anomaly mode.
 void run_tasks(std::size_t count, std::size_t threads, const std::function<void(std::size_t)>& task,
                const std::function<void(std::size_t)>& on_done);
 

@@ -1,7 +1,6 @@
 #include "xgrad/select/search.hpp"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <ostream>
 
@@ -13,8 +12,13 @@ namespace xgrad::select {
 
 namespace {
 
-// The score to rank by, as a number where lower is better.
+// The score to rank by, as a number where lower is better. NaN when the
+// mean loss is NaN, even when ranking by accuracy: a model with NaN weights
+// predicts class 0 everywhere and would score the share of that class.
 double ranking_score(const CrossValidationResult& result, RankBy rank_by) {
+    if (std::isnan(result.mean_loss)) {
+        return result.mean_loss;
+    }
     return rank_by == RankBy::loss ? result.mean_loss : -result.mean_accuracy;
 }
 
@@ -82,15 +86,6 @@ FitResult refit_best(const ModelFactory& factory, const Candidate& best,
     return std::move(*fitted);
 }
 
-std::string format_number(double value) {
-    if (std::isnan(value)) {
-        return "nan";
-    }
-    char text[32];
-    const auto result = std::to_chars(text, text + sizeof text, value);
-    return std::string(text, result.ptr);
-}
-
 // Quotes a CSV field when it contains a comma, a quote or a line break, as
 // RFC 4180 requires, doubling the quotes inside.
 std::string csv_field(const std::string& text) {
@@ -116,6 +111,11 @@ void append_row(std::string& csv, const std::vector<std::string>& fields) {
 const Candidate& SearchResult::best() const {
     if (candidates.empty()) {
         throw value_error("SearchResult::best: the table is empty");
+    }
+    if (std::isnan(ranking_score(candidates.front().cross_validation, rank_by))) {
+        throw value_error("SearchResult::best: all " + std::to_string(candidates.size()) +
+                          " configurations diverged (their mean validation loss is NaN); "
+                          "try smaller learning rates");
     }
     return candidates.front();
 }
@@ -150,8 +150,11 @@ SearchResult search(const ModelFactory& factory, const std::vector<Params>& cand
     }
     rank(result.candidates, options.rank_by);
 
-    if (options.refit) {
-        result.refit = refit_best(factory, result.best(), shared, folds.size(), cv, counter);
+    // When every configuration diverged there is nothing worth refitting;
+    // best() then throws a value_error that explains why.
+    const Candidate& first = result.candidates.front();
+    if (options.refit && !std::isnan(ranking_score(first.cross_validation, options.rank_by))) {
+        result.refit = refit_best(factory, first, shared, folds.size(), cv, counter);
     }
     return result;
 }

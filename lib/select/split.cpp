@@ -6,6 +6,7 @@
 #include <numeric>
 #include <string>
 
+#include "xgrad/error.hpp"
 #include "xgrad/random.hpp"
 
 namespace xgrad::select {
@@ -167,7 +168,7 @@ Holdout::Holdout(HoldoutOptions options) : options_(options) {
     const double fraction = options_.validation_fraction;
     if (!(fraction > 0.0 && fraction < 1.0)) {
         throw value_error("Holdout: validation_fraction must be in (0, 1), got " +
-                          std::to_string(fraction));
+                          format_number(fraction));
     }
 }
 
@@ -176,7 +177,7 @@ Fold Holdout::split(std::size_t n) const {
         static_cast<std::size_t>(std::ceil(options_.validation_fraction * static_cast<double>(n)));
     if (validation_size == 0 || validation_size >= n) {
         throw value_error("Holdout: a validation fraction of " +
-                          std::to_string(options_.validation_fraction) + " of " +
+                          format_number(options_.validation_fraction) + " of " +
                           std::to_string(n) + " examples leaves " +
                           (validation_size == 0 ? "no validation" : "no training") +
                           " examples; use more examples or another fraction");

@@ -168,6 +168,14 @@ TEST_SUITE("attribution") {
         }
     }
 
+    TEST_CASE("an empty batch has an empty gap") {
+        const attr::ScoreFunction cubes = [](const Tensor& t) { return sum(t * t * t, {1}); };
+        const Tensor empty(xt::xarray<double>(xt::zeros<double>({0, 2})));
+        const attr::IntegratedGradients result = attr::integrated_gradients(cubes, empty);
+        CHECK(result.attributions.shape() == Shape{0, 2});
+        CHECK(result.completeness_gap().shape() == Shape{0});
+    }
+
     TEST_CASE("a scalar score explains the whole tensor") {
         const Tensor x = batch(9);
         const attr::ScoreFunction total = [](const Tensor& t) { return sum(t * t); };
@@ -310,10 +318,13 @@ TEST_SUITE("attribution") {
         attr::gradient(score, x);
         attr::smooth_grad(score, x, {.samples = 2}, generator);
         attr::integrated_gradients(score, x, {.steps = 4});
-        for (const auto& [name, parameter] : model->named_parameters()) {
+        // A plain pair, not a structured binding: clang 14 cannot capture
+        // a binding in CAPTURE's lambda.
+        for (const auto& named : model->named_parameters()) {
+            const std::string& name = named.first;
             CAPTURE(name);
-            CHECK(parameter.requires_grad());
-            CHECK_FALSE(parameter.grad().defined());
+            CHECK(named.second.requires_grad());
+            CHECK_FALSE(named.second.grad().defined());
         }
 
         SUBCASE("unless they are not listed") {

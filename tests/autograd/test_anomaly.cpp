@@ -21,6 +21,30 @@ TEST_SUITE("anomaly") {
         CHECK_THROWS_WITH_AS(x / zeros({3}, Dtype::float64), doctest::Contains("div:"), anomaly_error);
     }
 
+    TEST_CASE("an input that is already bad is named") {
+        const Tensor x(xt::xarray<double>{1.0, std::nan(""), 2.0});
+        AnomalyModeGuard guard;
+        CHECK_THROWS_WITH_AS(exp(x), doctest::Contains("exp: the output contains NaN"), anomaly_error);
+        CHECK_THROWS_WITH_AS(exp(x), doctest::Contains("input 0 already contains NaN or infinity"),
+                             anomaly_error);
+        const Tensor finite(xt::xarray<double>{-1.0, 1.0});
+        try {
+            (void)log(finite);
+            FAIL("log of -1 did not throw");
+        } catch (const anomaly_error& e) {
+            CHECK(std::string(e.what()).find("already contains") == std::string::npos);
+        }
+    }
+
+    TEST_CASE("a bad seed gradient throws in backward") {
+        Tensor x(xt::xarray<double>{1.0, 2.0});
+        x.requires_grad_(true);
+        AnomalyModeGuard guard;
+        const Tensor y = x * 3.0;
+        CHECK_THROWS_WITH_AS(y.backward(Tensor(xt::xarray<double>{1.0, INFINITY})),
+                             doctest::Contains("seed gradient passed to backward() for 'mul'"), anomaly_error);
+    }
+
     TEST_CASE("a bad gradient throws in backward") {
         Tensor x(xt::xarray<double>{0.0, 4.0});
         x.requires_grad_(true);

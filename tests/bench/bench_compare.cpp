@@ -1,38 +1,80 @@
-// xgrad against libtorch in one process, alternating the two libraries round
-// by round so that both see the same machine state. Built only when
-// libtorch-dev is installed (scripts/setup --bench installs it).
+// xgrad against libtorch and against the hardware limit, in one run. Built
+// only when libtorch-dev is installed (scripts/setup --bench installs it).
 //
-//   build/tests/bench/bench_compare [rounds]
+//   build/tests/bench/bench_compare [rounds] [--malloc default|tuned|both]
 //
-// Workloads:
+// Workloads (bench names as in the JSON lines):
 //   tape             forward + backward of a 10,000-op chain on one-element
-//                    tensors, microseconds per op
-//   fmnist_mlp_step  one Adam step of the 784-256-128-10 ReLU MLP, batch 128
-//   fmnist_train     one epoch of that model over the 60,000 training images
-// Prints a table of medians and of the per-round ratio xgrad / libtorch, and
-// one JSON line per workload and library.
+//                    tensors, microseconds per op, against libtorch
+//   small_mlp_step   one SGD step of a 2-8-1 tanh MLP with MSE, batch 4,
+//                    against libtorch
+//   fmnist_mlp_step  one Adam step of the 784-256-128-10 ReLU MLP, batch 128,
+//                    against libtorch
+//   fmnist_train     one epoch of that model over the 60,000 training images,
+//                    against libtorch
+//   gemm             1024 x 1024 x 1024 float32 product through xgrad::matmul,
+//                    against a raw cblas_sgemm into a preallocated output
+//                    (and libtorch's torch::mm, listed for reference)
+//   infer_f32        the MLP's forward at batch 256, xgrad's replayed graph
+//                    against libtorch's forward under NoGradGuard
+//   infer_int8       the same forward after convert_int8, against xgrad's
+//                    float32 graph
+//   infer_sparse     the same forward with 90% of each weight pruned and the
+//                    layers made sparse, against xgrad's dense graph
+//   peak_memory      peak resident memory of one training epoch above the
+//                    process's memory before it, each library in its own
+//                    process, against libtorch
+//
+// The program is a driver: it runs the timed workloads in a child process
+// per malloc setting, "default" (glibc's defaults) and "tuned" (glibc
+// tunables that keep freed memory in the heap, so buffers of a few hundred
+// KB allocated every step do not come back as fresh pages that fault), and
+// the memory workloads in one child per library and setting. Inside a child,
+// each round runs the two sides of every comparison one after the other, so
+// both see the same machine phase; the table gives the medians and the
+// median of the per-round ratios xgrad / peer. For times, below 1 means
+// xgrad is faster; for gemm's GFLOP/s, the ratio is the fraction of
+// cblas_sgemm's throughput.
 //
 // libtorch runs its elementwise work on OpenMP threads, which by default
-// spin while idle and take the cores from OpenBLAS. The program therefore
-// restarts itself with OMP_WAIT_POLICY=PASSIVE unless that is already set,
-// and both libraries use 2 threads.
+// spin while idle and take the cores from OpenBLAS, so the children run with
+// OMP_WAIT_POLICY=PASSIVE; both libraries use 2 threads.
 
+#include <cblas.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
-#include <functional>
+#include <cstring>
+#include <fstream>
+#include <numeric>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "xgrad_workloads.hpp"
 
+extern char** environ;
+
 namespace {
 
 constexpr int kChainOps = 10000;
-constexpr int kStepsPerRound = 50;
+constexpr int kFmnistStepsPerRound = 50;
+constexpr int kSmallStepsPerRound = 2000;
+constexpr int kGemmSize = 1024;
+constexpr int kGemmCallsPerRound = 5;
+constexpr std::size_t kInferenceBatch = 256;
+constexpr int kInferenceCallsPerRound = 40;
+constexpr double kPrunedFraction = 0.9;
+
+// glibc tunables of the "tuned" setting: no mmap for blocks below 64 MiB and
+// no trimming of the heap top below 128 MiB.
+constexpr const char* kTunedMalloc =
+    "GLIBC_TUNABLES=glibc.malloc.mmap_threshold=67108864:glibc.malloc.trim_threshold=134217728";
 
 double median(std::vector<double> values) {
     std::sort(values.begin(), values.end());
@@ -94,13 +136,39 @@ ChainRun torch_chain() {
             x.grad().item<float>(), w.grad().item<float>()};
 }
 
-// --- Fashion-MNIST MLP ------------------------------------------------------------
+// --- training steps ------------------------------------------------------------------
 
 torch::nn::Sequential make_torch_mlp() {
     return torch::nn::Sequential(torch::nn::Linear(784, 256), torch::nn::ReLU(),
                                  torch::nn::Linear(256, 128), torch::nn::ReLU(),
                                  torch::nn::Linear(128, 10));
 }
+
+class TorchSmallStep {
+public:
+    TorchSmallStep()
+        : model_(torch::nn::Linear(2, 8), torch::nn::Tanh(), torch::nn::Linear(8, 1)),
+          optimizer_(model_->parameters(), torch::optim::SGDOptions(0.1)),
+          inputs_(torch::rand({4, 2}) * 2 - 1),
+          targets_(torch::rand({4, 1})) {}
+
+    double run(int steps) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < steps; ++i) {
+            optimizer_.zero_grad();
+            torch::Tensor loss = torch::mse_loss(model_->forward(inputs_), targets_);
+            loss.backward();
+            optimizer_.step();
+        }
+        return bench::seconds_since(start);
+    }
+
+private:
+    torch::nn::Sequential model_;
+    torch::optim::SGD optimizer_;
+    torch::Tensor inputs_;
+    torch::Tensor targets_;
+};
 
 class TorchMlpStep {
 public:
@@ -128,6 +196,8 @@ private:
     torch::Tensor labels_;
 };
 
+// One epoch over `train`, which libtorch reads in place (from_blob, no copy),
+// so that both libraries start from the same memory.
 class TorchEpoch {
 public:
     explicit TorchEpoch(const xgrad::data::TensorDataset& train)
@@ -135,8 +205,8 @@ public:
         const auto& images = train.inputs().values<float>();
         const auto& labels = train.targets().values<std::int64_t>();
         const auto n = static_cast<std::int64_t>(train.size());
-        inputs_ = torch::from_blob(const_cast<float*>(images.data()), {n, 784}).clone();
-        labels_ = torch::from_blob(const_cast<std::int64_t*>(labels.data()), {n}, torch::kLong).clone();
+        inputs_ = torch::from_blob(const_cast<float*>(images.data()), {n, 784});
+        labels_ = torch::from_blob(const_cast<std::int64_t*>(labels.data()), {n}, torch::kLong);
     }
 
     double run() {
@@ -161,79 +231,437 @@ private:
     torch::Tensor labels_;
 };
 
-// --- reporting -------------------------------------------------------------------
+// --- gemm -------------------------------------------------------------------------------
+
+// Throughput of three ways to compute the same 1024^3 float32 product.
+class Gemm {
+public:
+    Gemm() {
+        xgrad::Generator generator(5);
+        const xgrad::Shape shape{kGemmSize, kGemmSize};
+        a_ = xgrad::uniform(shape, -1.0, 1.0, generator);
+        b_ = xgrad::uniform(shape, -1.0, 1.0, generator);
+        c_.resize(static_cast<std::size_t>(kGemmSize) * kGemmSize);
+        torch_a_ = torch::rand({kGemmSize, kGemmSize});
+        torch_b_ = torch::rand({kGemmSize, kGemmSize});
+    }
+
+    double xgrad_gflops() {
+        xgrad::NoGradGuard no_grad;
+        return gflops([&] { xgrad::Tensor c = xgrad::matmul(a_, b_); });
+    }
+
+    double cblas_gflops() {
+        const float* a = a_.values<float>().data();
+        const float* b = b_.values<float>().data();
+        return gflops([&] {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, kGemmSize, kGemmSize, kGemmSize,
+                        1.0f, a, kGemmSize, b, kGemmSize, 0.0f, c_.data(), kGemmSize);
+        });
+    }
+
+    double torch_gflops() {
+        torch::NoGradGuard no_grad;
+        return gflops([&] { torch::Tensor c = torch::mm(torch_a_, torch_b_); });
+    }
+
+    /// Largest difference between xgrad's product and the raw call's.
+    float check() {
+        cblas_gflops();
+        xgrad::NoGradGuard no_grad;
+        const xgrad::Tensor product = xgrad::matmul(a_, b_);
+        const float* values = product.values<float>().data();
+        float largest = 0.0f;
+        for (std::size_t i = 0; i < c_.size(); ++i) {
+            largest = std::max(largest, std::abs(values[i] - c_[i]));
+        }
+        return largest;
+    }
+
+private:
+    template <typename Call>
+    static double gflops(Call call) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < kGemmCallsPerRound; ++i) {
+            call();
+        }
+        const double flops = 2.0 * kGemmSize * kGemmSize * kGemmSize * kGemmCallsPerRound;
+        return flops / bench::seconds_since(start) / 1e9;
+    }
+
+    xgrad::Tensor a_;
+    xgrad::Tensor b_;
+    std::vector<float> c_;
+    torch::Tensor torch_a_;
+    torch::Tensor torch_b_;
+};
+
+// --- inference ---------------------------------------------------------------------------
+
+// The MLP's forward at batch 256 in four forms: libtorch eager, and xgrad's
+// captured graph as float32, int8 and 90%-sparse float32.
+class Inference {
+public:
+    explicit Inference(const xgrad::data::TensorDataset& train)
+        : generator_(3),
+          model_(bench::make_xgrad_mlp(generator_)),
+          torch_model_(make_torch_mlp()),
+          inputs_(train.head(kInferenceBatch).inputs()),
+          dense_(capture(*model_, inputs_)),
+          int8_(int8_graph(train)),
+          sparse_(sparse_graph()) {
+        const auto& pixels = inputs_.values<float>();
+        torch_inputs_ = torch::from_blob(const_cast<float*>(pixels.data()),
+                                         {static_cast<std::int64_t>(kInferenceBatch), 784});
+        torch_model_->eval();
+    }
+
+    double torch_ms() {
+        torch::NoGradGuard no_grad;
+        return ms_per_call([&] { torch::Tensor logits = torch_model_->forward(torch_inputs_); });
+    }
+
+    double dense_ms() { return ms_per_call([&] { dense_.forward({inputs_}); }); }
+    double int8_ms() { return ms_per_call([&] { int8_.forward({inputs_}); }); }
+    double sparse_ms() { return ms_per_call([&] { sparse_.forward({inputs_}); }); }
+
+private:
+    static xgrad::Graph capture(xgrad::nn::Module& model, const xgrad::Tensor& inputs) {
+        xgrad::NoGradGuard no_grad;
+        model.eval();
+        return xgrad::capture(model, inputs);
+    }
+
+    // Calibrated on 8 batches of training images, as the main job does with more.
+    xgrad::Graph int8_graph(const xgrad::data::TensorDataset& train) {
+        namespace tf = xgrad::transforms;
+        tf::Calibration calibration = tf::prepare_quantization(dense_);
+        for (std::size_t batch = 0; batch < 8; ++batch) {
+            std::vector<std::int64_t> positions(kInferenceBatch);
+            std::iota(positions.begin(), positions.end(), static_cast<std::int64_t>(batch * kInferenceBatch));
+            calibration.observe({train.subset(positions).inputs()});
+        }
+        return tf::convert_int8(dense_, calibration.activation_params());
+    }
+
+    // Prunes a second model's weights by magnitude, so that the dense graph
+    // keeps its own weights, and makes its layers sparse.
+    xgrad::Graph sparse_graph() {
+        namespace tf = xgrad::transforms;
+        pruned_model_ = bench::make_xgrad_mlp(generator_);
+        const xgrad::Graph pruned = tf::bake_masks(tf::prune(
+            capture(*pruned_model_, inputs_), {.method = tf::PruneMethod::magnitude, .sparsity = kPrunedFraction}));
+        return xgrad::eliminate_dead_code(xgrad::sparsify(pruned, kPrunedFraction - 0.1));
+    }
+
+    template <typename Call>
+    static double ms_per_call(Call call) {
+        const auto start = std::chrono::steady_clock::now();
+        for (int i = 0; i < kInferenceCallsPerRound; ++i) {
+            call();
+        }
+        return bench::seconds_since(start) * 1e3 / kInferenceCallsPerRound;
+    }
+
+    xgrad::Generator generator_;
+    std::shared_ptr<xgrad::nn::Sequential> model_;
+    std::shared_ptr<xgrad::nn::Sequential> pruned_model_;
+    torch::nn::Sequential torch_model_;
+    xgrad::Tensor inputs_;
+    torch::Tensor torch_inputs_;
+    xgrad::Graph dense_;
+    xgrad::Graph int8_;
+    xgrad::Graph sparse_;
+};
+
+// --- reporting ---------------------------------------------------------------------------
 
 struct Comparison {
     std::string bench;
     std::string unit;
     std::string json_key;
+    std::string impl;  // the JSON "impl" of the first side
+    std::string peer;  // and of the second
     std::vector<double> xgrad;
-    std::vector<double> torch;
+    std::vector<double> peer_values;
 };
 
-void report(const std::vector<Comparison>& comparisons) {
-    std::printf("\n%-16s %14s %14s %22s  %s\n", "workload", "xgrad", "libtorch",
-                "ratio xgrad/libtorch", "unit");
+void report(const std::vector<Comparison>& comparisons, const std::string& malloc_setting) {
+    std::printf("\nmalloc %s\n%-16s %-12s %12s %-12s %12s %10s  %s\n", malloc_setting.c_str(), "workload",
+                "impl", "median", "peer", "median", "ratio", "unit");
     for (const Comparison& c : comparisons) {
         std::vector<double> ratios;
         for (std::size_t i = 0; i < c.xgrad.size(); ++i) {
-            ratios.push_back(c.xgrad[i] / c.torch[i]);
+            ratios.push_back(c.xgrad[i] / c.peer_values[i]);
         }
-        std::printf("%-16s %14.4f %14.4f %22.3f  %s (median of %zu rounds)\n", c.bench.c_str(),
-                    median(c.xgrad), median(c.torch), median(ratios), c.unit.c_str(), ratios.size());
+        std::printf("%-16s %-12s %12.4f %-12s %12.4f %10.3f  %s (median of %zu rounds)\n", c.bench.c_str(),
+                    c.impl.c_str(), median(c.xgrad), c.peer.c_str(), median(c.peer_values), median(ratios),
+                    c.unit.c_str(), ratios.size());
     }
     std::printf("\n");
+    std::set<std::pair<std::string, std::string>> printed;  // cblas is the peer of two gemm rows
     for (const Comparison& c : comparisons) {
-        std::printf("{\"bench\": \"%s\", \"impl\": \"xgrad\", \"%s\": %.4f}\n", c.bench.c_str(),
-                    c.json_key.c_str(), median(c.xgrad));
-        std::printf("{\"bench\": \"%s\", \"impl\": \"libtorch\", \"%s\": %.4f}\n", c.bench.c_str(),
-                    c.json_key.c_str(), median(c.torch));
+        for (const auto& [impl, values] : {std::pair{c.impl, c.xgrad}, std::pair{c.peer, c.peer_values}}) {
+            if (!printed.insert({c.bench, impl}).second) {
+                continue;
+            }
+            std::printf("{\"bench\": \"%s\", \"impl\": \"%s\", \"malloc\": \"%s\", \"%s\": %.4f}\n",
+                        c.bench.c_str(), impl.c_str(), malloc_setting.c_str(), c.json_key.c_str(),
+                        median(values));
+        }
+    }
+    std::fflush(stdout);
+}
+
+// --- the child processes -------------------------------------------------------------
+
+int run_timings(int rounds, const std::string& malloc_setting) {
+    torch::set_num_threads(2);
+    torch::manual_seed(1);
+
+    Comparison tape{"tape", "us per op", "us_per_op_median", "xgrad", "libtorch", {}, {}};
+    Comparison small{"small_mlp_step", "us per step", "us_per_step_median", "xgrad", "libtorch", {}, {}};
+    Comparison step{"fmnist_mlp_step", "ms per step", "ms_per_step_median", "xgrad", "libtorch", {}, {}};
+    Comparison epoch{"fmnist_train", "s per epoch", "s_per_epoch_median", "xgrad", "libtorch", {}, {}};
+    Comparison gemm{"gemm", "GFLOP/s", "gflops_median", "xgrad", "cblas", {}, {}};
+    Comparison gemm_torch{"gemm", "GFLOP/s", "gflops_median", "libtorch", "cblas", {}, {}};
+    Comparison infer{"infer_f32", "ms per batch", "ms_per_batch_median", "xgrad", "libtorch", {}, {}};
+    Comparison int8{"infer_int8", "ms per batch", "ms_per_batch_median", "xgrad_int8", "xgrad_f32", {}, {}};
+    Comparison sparse{"infer_sparse", "ms per batch", "ms_per_batch_median", "xgrad_sparse", "xgrad_dense",
+                      {}, {}};
+
+    const ChainRun xgrad_check = xgrad_chain();  // also the warm-ups
+    const ChainRun torch_check = torch_chain();
+    std::printf("malloc %s: tape chain values: xgrad out = %.8g, dx = %.8g, dw = %.8g\n",
+                malloc_setting.c_str(), xgrad_check.out, xgrad_check.dx, xgrad_check.dw);
+    std::printf("                              libtorch out = %.8g, dx = %.8g, dw = %.8g\n",
+                torch_check.out, torch_check.dx, torch_check.dw);
+
+    bench::XgradSmallStep xgrad_small;
+    TorchSmallStep torch_small;
+    bench::XgradMlpStep xgrad_step;
+    TorchMlpStep torch_step;
+    Gemm products;
+    std::printf("gemm: largest difference between xgrad::matmul and cblas_sgemm: %g\n", products.check());
+    const auto train = xgrad::data::load_fashion_mnist(xgrad::data::fashion_mnist_dir(),
+                                                       xgrad::data::Split::train);
+    Inference inference(train);
+    xgrad_small.run(200);
+    torch_small.run(200);
+    xgrad_step.run(20);
+    torch_step.run(20);
+    inference.dense_ms();
+    inference.int8_ms();
+    inference.sparse_ms();
+    inference.torch_ms();
+
+    for (int round = 0; round < rounds; ++round) {
+        tape.xgrad.push_back(xgrad_chain().us_per_op);
+        tape.peer_values.push_back(torch_chain().us_per_op);
+        small.xgrad.push_back(xgrad_small.run(kSmallStepsPerRound) * 1e6 / kSmallStepsPerRound);
+        small.peer_values.push_back(torch_small.run(kSmallStepsPerRound) * 1e6 / kSmallStepsPerRound);
+        step.xgrad.push_back(xgrad_step.run(kFmnistStepsPerRound) * 1e3 / kFmnistStepsPerRound);
+        step.peer_values.push_back(torch_step.run(kFmnistStepsPerRound) * 1e3 / kFmnistStepsPerRound);
+        const double cblas = products.cblas_gflops();
+        gemm.xgrad.push_back(products.xgrad_gflops());
+        gemm.peer_values.push_back(cblas);
+        gemm_torch.xgrad.push_back(products.torch_gflops());
+        gemm_torch.peer_values.push_back(cblas);
+        const double dense = inference.dense_ms();
+        infer.xgrad.push_back(dense);
+        infer.peer_values.push_back(inference.torch_ms());
+        int8.xgrad.push_back(inference.int8_ms());
+        int8.peer_values.push_back(dense);
+        sparse.xgrad.push_back(inference.sparse_ms());
+        sparse.peer_values.push_back(dense);
+    }
+
+    bench::XgradEpoch xgrad_epoch(train);
+    TorchEpoch torch_epoch(train);
+    for (int round = 0; round < std::max(3, rounds / 2); ++round) {
+        epoch.xgrad.push_back(xgrad_epoch.run());
+        epoch.peer_values.push_back(torch_epoch.run());
+    }
+
+    report({tape, small, step, epoch, gemm, gemm_torch, infer, int8, sparse}, malloc_setting);
+    return 0;
+}
+
+// A field of /proc/self/status, in KiB.
+long status_kib(const char* field) {
+    std::ifstream status("/proc/self/status");
+    std::string line;
+    const std::size_t length = std::strlen(field);
+    while (std::getline(status, line)) {
+        if (line.compare(0, length, field) == 0 && line[length] == ':') {
+            return std::atol(line.c_str() + length + 1);
+        }
+    }
+    return -1;
+}
+
+// One training epoch in `library`. Prints the resident memory before the
+// epoch and the peak during it, in KiB. The peak is reset first (writing 5
+// to /proc/self/clear_refs), so that loading the data set does not count.
+int run_memory(const std::string& library) {
+    torch::set_num_threads(2);
+    const auto train = xgrad::data::load_fashion_mnist(xgrad::data::fashion_mnist_dir(),
+                                                       xgrad::data::Split::train);
+    std::ofstream("/proc/self/clear_refs") << "5";
+    const long before = status_kib("VmRSS");
+    if (library == "xgrad") {
+        bench::XgradEpoch(train).run();
+    } else {
+        TorchEpoch(train).run();
+    }
+    std::printf("%ld %ld\n", before, status_kib("VmHWM"));
+    return 0;
+}
+
+// --- the driver ---------------------------------------------------------------------------
+
+// Runs this program again with `arguments` and the extra environment
+// variables, and returns its standard output (or passes it through when
+// `capture` is false). Exits on failure.
+std::string run_child(const std::vector<std::string>& arguments, const std::vector<std::string>& environment,
+                      bool capture) {
+    // The inherited environment, minus the variables that `environment` sets.
+    std::vector<std::string> env(environment);
+    for (char** variable = environ; *variable != nullptr; ++variable) {
+        const std::string definition(*variable);
+        const std::string name = definition.substr(0, definition.find('=') + 1);
+        const bool overridden = std::any_of(environment.begin(), environment.end(), [&](const std::string& set) {
+            return set.compare(0, name.size(), name) == 0;
+        });
+        if (!overridden) {
+            env.push_back(definition);
+        }
+    }
+    std::vector<std::string> args{"/proc/self/exe"};
+    args.insert(args.end(), arguments.begin(), arguments.end());
+    auto pointers = [](std::vector<std::string>& strings) {
+        std::vector<char*> result;
+        for (std::string& s : strings) {
+            result.push_back(s.data());
+        }
+        result.push_back(nullptr);
+        return result;
+    };
+    std::vector<char*> argv = pointers(args);
+    std::vector<char*> envp = pointers(env);
+
+    int pipe_fds[2] = {-1, -1};
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    if (capture) {
+        if (::pipe(pipe_fds) != 0) {
+            std::perror("bench_compare: pipe");
+            std::exit(1);
+        }
+        posix_spawn_file_actions_adddup2(&actions, pipe_fds[1], STDOUT_FILENO);
+        posix_spawn_file_actions_addclose(&actions, pipe_fds[0]);
+    }
+    std::fflush(stdout);
+    pid_t pid = 0;
+    const int spawned = posix_spawn(&pid, "/proc/self/exe", &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
+        std::fprintf(stderr, "bench_compare: cannot start a child: %s\n", std::strerror(spawned));
+        std::exit(1);
+    }
+    std::string output;
+    if (capture) {
+        ::close(pipe_fds[1]);
+        char buffer[256];
+        ssize_t count = 0;
+        while ((count = ::read(pipe_fds[0], buffer, sizeof buffer)) > 0) {
+            output.append(buffer, static_cast<std::size_t>(count));
+        }
+        ::close(pipe_fds[0]);
+    }
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        std::fprintf(stderr, "bench_compare: child %s failed\n", arguments.front().c_str());
+        std::exit(1);
+    }
+    return output;
+}
+
+std::vector<std::string> child_environment(const std::string& malloc_setting) {
+    std::vector<std::string> environment{"OMP_WAIT_POLICY=PASSIVE"};
+    if (malloc_setting == "tuned") {
+        environment.emplace_back(kTunedMalloc);
+    }
+    return environment;
+}
+
+void report_memory(const std::vector<std::string>& settings) {
+    std::printf("\npeak memory of one fmnist_train epoch, MiB (each in its own process)\n");
+    std::printf("%-8s %-9s %10s %10s %10s\n", "malloc", "impl", "before", "peak", "growth");
+    std::vector<std::string> json;
+    for (const std::string& setting : settings) {
+        double growth[2] = {0, 0};
+        const char* libraries[2] = {"xgrad", "libtorch"};
+        for (int i = 0; i < 2; ++i) {
+            const std::string output =
+                run_child({"--memory", libraries[i]}, child_environment(setting), /*capture=*/true);
+            long before = 0;
+            long peak = 0;
+            if (std::sscanf(output.c_str(), "%ld %ld", &before, &peak) != 2) {
+                std::fprintf(stderr, "bench_compare: unexpected memory child output '%s'\n", output.c_str());
+                std::exit(1);
+            }
+            growth[i] = static_cast<double>(peak - before) / 1024.0;
+            std::printf("%-8s %-9s %10.1f %10.1f %10.1f\n", setting.c_str(), libraries[i], before / 1024.0,
+                        peak / 1024.0, growth[i]);
+            json.push_back("{\"bench\": \"peak_memory\", \"impl\": \"" + std::string(libraries[i]) +
+                           "\", \"malloc\": \"" + setting + "\", \"peak_growth_mib\": " +
+                           std::to_string(growth[i]) + ", \"peak_rss_mib\": " +
+                           std::to_string(static_cast<double>(peak) / 1024.0) + "}");
+        }
+        std::printf("%-8s growth ratio xgrad / libtorch: %.3f\n", setting.c_str(), growth[0] / growth[1]);
+    }
+    std::printf("\n");
+    for (const std::string& line : json) {
+        std::printf("%s\n", line.c_str());
     }
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (std::getenv("OMP_WAIT_POLICY") == nullptr) {
-        ::setenv("OMP_WAIT_POLICY", "PASSIVE", 1);
-        ::execv("/proc/self/exe", argv);
-        std::perror("bench_compare: cannot restart with OMP_WAIT_POLICY=PASSIVE");
-        return 1;
+    const std::vector<std::string> arguments(argv + 1, argv + argc);
+    if (arguments.size() == 3 && arguments[0] == "--timings") {
+        return run_timings(std::atoi(arguments[1].c_str()), arguments[2]);
     }
-    const int rounds = argc > 1 ? std::atoi(argv[1]) : 7;
-    torch::set_num_threads(2);
-    torch::manual_seed(1);
-
-    Comparison tape{"tape", "us per op", "us_per_op_median", {}, {}};
-    Comparison step{"fmnist_mlp_step", "ms per step", "ms_per_step_median", {}, {}};
-    Comparison epoch{"fmnist_train", "s per epoch", "s_per_epoch_median", {}, {}};
-
-    const ChainRun xgrad_check = xgrad_chain();  // also the warm-ups
-    const ChainRun torch_check = torch_chain();
-    std::printf("tape chain values: xgrad out = %.8g, dx = %.8g, dw = %.8g\n", xgrad_check.out,
-                xgrad_check.dx, xgrad_check.dw);
-    std::printf("                libtorch out = %.8g, dx = %.8g, dw = %.8g\n", torch_check.out,
-                torch_check.dx, torch_check.dw);
-    bench::XgradMlpStep xgrad_step;
-    TorchMlpStep torch_step;
-    xgrad_step.run(20);
-    torch_step.run(20);
-    for (int round = 0; round < rounds; ++round) {
-        tape.xgrad.push_back(xgrad_chain().us_per_op);
-        tape.torch.push_back(torch_chain().us_per_op);
-        step.xgrad.push_back(xgrad_step.run(kStepsPerRound) * 1e3 / kStepsPerRound);
-        step.torch.push_back(torch_step.run(kStepsPerRound) * 1e3 / kStepsPerRound);
+    if (arguments.size() == 2 && arguments[0] == "--memory") {
+        return run_memory(arguments[1]);
     }
 
-    const auto train = xgrad::data::load_fashion_mnist(xgrad::data::fashion_mnist_dir(),
-                                                       xgrad::data::Split::train);
-    bench::XgradEpoch xgrad_epoch(train);
-    TorchEpoch torch_epoch(train);
-    for (int round = 0; round < std::max(3, rounds / 2); ++round) {
-        epoch.xgrad.push_back(xgrad_epoch.run());
-        epoch.torch.push_back(torch_epoch.run());
+    int rounds = 7;
+    std::string malloc_choice = "both";
+    for (std::size_t i = 0; i < arguments.size(); ++i) {
+        if (arguments[i] == "--malloc" && i + 1 < arguments.size()) {
+            malloc_choice = arguments[++i];
+        } else if (std::atoi(arguments[i].c_str()) > 0) {
+            rounds = std::atoi(arguments[i].c_str());
+        } else {
+            std::fprintf(stderr, "usage: bench_compare [rounds] [--malloc default|tuned|both]\n");
+            return 2;
+        }
     }
-
-    report({tape, step, epoch});
+    if (malloc_choice != "default" && malloc_choice != "tuned" && malloc_choice != "both") {
+        std::fprintf(stderr, "bench_compare: --malloc must be default, tuned or both, not '%s'\n",
+                     malloc_choice.c_str());
+        return 2;
+    }
+    const std::vector<std::string> settings =
+        malloc_choice == "both" ? std::vector<std::string>{"default", "tuned"}
+                                : std::vector<std::string>{malloc_choice};
+    for (const std::string& setting : settings) {
+        run_child({"--timings", std::to_string(rounds), setting}, child_environment(setting), /*capture=*/false);
+    }
+    report_memory(settings);
     return 0;
 }

@@ -334,6 +334,17 @@ TEST_SUITE("cross validate") {
         CHECK(model.is_training());
     }
 
+    TEST_CASE("evaluate keeps the model's mode") {
+        nn::Linear model(2, 3);
+        const data::TensorDataset dataset(zeros({4, 2}), Tensor(xt::xarray<std::int64_t>{0, 1, 2, 0}));
+        model.eval();
+        select::evaluate(model, dataset, select::Task::classification);
+        CHECK_FALSE(model.is_training());
+        model.train();
+        select::evaluate(model, dataset, select::Task::classification);
+        CHECK(model.is_training());
+    }
+
     TEST_CASE("derive seed separates streams") {
         CHECK(select::derive_seed(0, 0) != select::derive_seed(0, 1));
         CHECK(select::derive_seed(0, 1) != select::derive_seed(1, 0));

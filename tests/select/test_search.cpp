@@ -272,6 +272,43 @@ TEST_SUITE("search") {
         CHECK(select::to_csv(result).find(",nan,") != std::string::npos);
     }
 
+    TEST_CASE("diverged candidates rank last by accuracy") {
+        // A model with NaN weights predicts class 0 everywhere, which scores
+        // the share of class 0 (0.7 here): the NaN loss must still rank it last.
+        xt::xarray<float> points(Shape{40, 2});
+        xt::xarray<std::int64_t> labels(Shape{40});
+        Generator generator(4);
+        for (std::size_t i = 0; i < 40; ++i) {
+            labels(i) = i % 10 < 7 ? 0 : 1;
+            points(i, 0) = static_cast<float>(generator.normal() + (labels(i) == 0 ? -2.0 : 2.0));
+            points(i, 1) = static_cast<float>(generator.normal());
+        }
+        const select::SearchResult result = select::grid_search(
+            testing::linear_factory(2, 2), {{"lr", {1e300, 1e-6}}, {"epochs", {2}}},
+            data::TensorDataset(Tensor(points), Tensor(labels)), select::StratifiedKFold({.k = 2, .seed = 1}),
+            {.rank_by = select::RankBy::accuracy, .refit = false});
+        CHECK(result.best().params.get_double("lr") == 1e-6);
+        CHECK(std::isnan(result.candidates[1].cross_validation.mean_loss));
+        CHECK(result.candidates[1].cross_validation.mean_accuracy == doctest::Approx(0.7));
+    }
+
+    TEST_CASE("no best when every candidate diverged") {
+        const select::SearchResult result = select::grid_search(
+            testing::linear_factory(1, 1), {{"lr", {1e300, 1e301}}, {"epochs", {2}}}, testing::line(20, 1),
+            select::KFold({.k = 2}), {.cross_validation = {.task = select::Task::regression}});
+        CHECK(result.candidates.size() == 2);
+        CHECK_FALSE(result.refit.has_value());
+        CHECK_THROWS_WITH_AS(result.best(), doctest::Contains("all 2 configurations diverged"), value_error);
+    }
+
+    TEST_CASE("anomaly mode reaches the worker threads") {
+        AnomalyModeGuard anomaly_mode;
+        CHECK_THROWS_AS(select::grid_search(testing::linear_factory(1, 1), {{"lr", {1e300}}, {"epochs", {2}}},
+                                            testing::line(20, 1), select::KFold({.k = 2}),
+                                            {.cross_validation = {.task = select::Task::regression}}),
+                        anomaly_error);
+    }
+
     TEST_CASE("rank by accuracy") {
         const select::ParamGrid grid = {{"lr", {1e-5, 0.1}}, {"epochs", {5}}};
         const select::SearchResult result =

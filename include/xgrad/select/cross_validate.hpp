@@ -189,8 +189,8 @@ FitResult fit(const ModelFactory& factory, const Params& params, std::uint64_t s
               const FitOptions& options = {});
 
 /// Computes the mean loss and accuracy of `model` over `dataset` in batches of
-/// `batch_size`, in eval mode and without recording. The model is put back in
-/// training mode afterwards. An empty `loss` means the Task's default. The
+/// `batch_size`, in eval mode and without recording. The model returns to
+/// the mode it was in afterwards. An empty `loss` means the Task's default. The
 /// loss is the mean over examples: batch means weighted by batch size.
 /// Classification needs outputs of shape (n, classes) and int64 targets of
 /// shape (n), or else throws value_error. An empty dataset gives NaN for both.

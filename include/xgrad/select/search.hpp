@@ -81,15 +81,17 @@ struct SearchResult {
     /// candidates: the table's parameter columns.
     std::vector<std::string> param_names;
 
-    /// Every configuration, best first. A configuration whose score is NaN
-    /// (training diverged) ranks after all others.
+    /// Every configuration, best first. A configuration whose mean
+    /// validation loss is NaN (training diverged) ranks after all others,
+    /// also when ranking by accuracy.
     std::vector<Candidate> candidates;
 
     /// The best configuration trained on all training examples, or empty
-    /// when SearchOptions::refit is false.
+    /// when SearchOptions::refit is false or every configuration diverged.
     std::optional<FitResult> refit;
 
-    /// The first row of the table. Throws value_error when it is empty.
+    /// The first row of the table. Throws value_error when it is empty or
+    /// when every configuration diverged.
     const Candidate& best() const;
 };
 
