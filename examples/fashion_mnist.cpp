@@ -18,8 +18,8 @@
 // Exits with 1 when the test accuracy is below --min-accuracy.
 
 #include <algorithm>
-#include <cmath>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
@@ -33,8 +33,7 @@
 
 #include "common/activation.hpp"
 #include "common/flags.hpp"
-#include "common/progress.hpp"
-#include "common/svg.hpp"
+#include "common/pipeline.hpp"
 
 namespace {
 
@@ -42,6 +41,10 @@ using xgrad::Tensor;
 namespace data = xgrad::data;
 namespace nn = xgrad::nn;
 namespace examples = xgrad::examples;
+using examples::EpochMetrics;
+using examples::Evaluation;
+using examples::Stage;
+using examples::TrainStep;
 
 struct Settings {
     int epochs;
@@ -71,7 +74,8 @@ struct Settings {
 };
 
 Settings parse_settings(int argc, char** argv) {
-    examples::Flags flags("Trains an MLP on Fashion-MNIST and reports its accuracy, size and speed.");
+    examples::Flags flags(
+        "Trains an MLP on Fashion-MNIST and reports its accuracy, size and speed.");
     flags.add("epochs", "20", "Number of passes over the training set.");
     flags.add("batch-size", "128", "Examples per training step.");
     flags.add("optimizer", "adam", "Optimizer: adam, adamw or sgd (with momentum 0.9).");
@@ -94,14 +98,17 @@ Settings parse_settings(int argc, char** argv) {
     flags.add("prune-epochs", "10",
               "Epochs of fine-tuning during and after gradual pruning (the sparsity reaches its "
               "target after the first two thirds).");
-    flags.add("prune-lr", "0.0005", "Adam's initial learning rate while pruning (cosine schedule).");
-    flags.add("prune-method", "global",
-              "global: smallest magnitudes across all layers; layer: the same fraction of each layer.");
+    flags.add("prune-lr", "0.0005",
+              "Adam's initial learning rate while pruning (cosine schedule).");
+    flags.add(
+        "prune-method", "global",
+        "global: smallest magnitudes across all layers; layer: the same fraction of each layer.");
     flags.add("quant-observer", "histogram_mse",
               "Activation observer for int8 calibration: minmax, moving_average, "
               "histogram_percentile or histogram_mse.");
-    flags.add("calibration-batches", "32",
-              "Training batches of 256 images observed to calibrate int8 (0 skips both int8 stages).");
+    flags.add(
+        "calibration-batches", "32",
+        "Training batches of 256 images observed to calibrate int8 (0 skips both int8 stages).");
     flags.add("qat-epochs", "2", "Epochs of quantization-aware fine-tuning (0 skips that stage).");
     flags.add("qat-lr", "0.0001", "Adam's learning rate during quantization-aware fine-tuning.");
     flags.parse(argc, argv);
@@ -162,200 +169,17 @@ std::unique_ptr<xgrad::optim::Optimizer> make_optimizer(const Settings& settings
     namespace optim = xgrad::optim;
     if (settings.optimizer == "adam") {
         return std::make_unique<optim::Adam>(
-            parameters, optim::AdamOptions{.lr = settings.lr, .weight_decay = settings.weight_decay});
+            parameters,
+            optim::AdamOptions{.lr = settings.lr, .weight_decay = settings.weight_decay});
     }
     if (settings.optimizer == "adamw") {
         return std::make_unique<optim::AdamW>(
-            parameters, optim::AdamWOptions{.lr = settings.lr, .weight_decay = settings.weight_decay});
+            parameters,
+            optim::AdamWOptions{.lr = settings.lr, .weight_decay = settings.weight_decay});
     }
     return std::make_unique<optim::SGD>(
-        parameters,
-        optim::SGDOptions{.lr = settings.lr, .momentum = 0.9, .weight_decay = settings.weight_decay});
-}
-
-struct Evaluation {
-    double loss = 0.0;
-    double accuracy = 0.0;
-};
-
-std::size_t count_correct(const Tensor& logits, const Tensor& labels) {
-    const Tensor predicted_classes = xgrad::argmax(logits);
-    const auto& predicted = predicted_classes.values<std::int64_t>();
-    const auto& expected = labels.values<std::int64_t>();
-    std::size_t correct = 0;
-    for (std::size_t i = 0; i < expected.size(); ++i) {
-        correct += predicted(i) == expected(i) ? 1 : 0;
-    }
-    return correct;
-}
-
-// Mean loss and accuracy over a dataset, in eval mode and without recording.
-Evaluation evaluate(nn::Module& model, const data::TensorDataset& dataset) {
-    xgrad::NoGradGuard no_grad;
-    model.eval();
-    data::DataLoader loader(dataset, {.batch_size = 1000, .shuffle = false});
-    double loss_sum = 0.0;
-    std::size_t correct = 0;
-    for (const data::Batch& batch : loader) {
-        const Tensor logits = model(batch.inputs);
-        loss_sum += xgrad::cross_entropy(logits, batch.targets, xgrad::Reduction::sum).item();
-        correct += count_correct(logits, batch.targets);
-    }
-    model.train();
-    if (dataset.size() == 0) {
-        return {std::nan(""), std::nan("")};  // nothing to measure, not a perfect score
-    }
-    const auto n = static_cast<double>(dataset.size());
-    return {loss_sum / n, static_cast<double>(correct) / n};
-}
-
-// Median wall time of one replayed forward pass of `graph` over a batch, in
-// milliseconds. Every stage is timed this way, so they compare fairly.
-double inference_ms(xgrad::Graph& graph, const Tensor& inputs) {
-    std::vector<double> times;
-    for (int round = 0; round < 50; ++round) {
-        const auto start = std::chrono::steady_clock::now();
-        graph.forward({inputs});
-        const auto stop = std::chrono::steady_clock::now();
-        times.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
-    }
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
-}
-
-// The model's forward pass as a graph over batches of the inference size.
-xgrad::Graph inference_graph(nn::Module& model, const Tensor& inputs) {
-    xgrad::NoGradGuard no_grad;
-    model.eval();
-    xgrad::Graph graph = xgrad::capture(model, inputs);
-    model.train();
-    return graph;
-}
-
-struct EpochMetrics {
-    std::string stage;
-    int epoch;
-    double train_loss;
-    double train_accuracy;
-    double validation_loss;
-    double validation_accuracy;
-    double lr;
-    double seconds;
-};
-
-// One row of the final table and one entry of summary.json.
-struct Stage {
-    std::string name;
-    double test_accuracy;
-    double sparsity;
-    std::uintmax_t model_bytes;
-    double inference_ms;
-};
-
-void write_text(const std::filesystem::path& path, const std::string& text) {
-    xgrad::io::write_file_atomically(path, [&](std::ostream& out) { out << text; });
-}
-
-void write_metrics(const std::filesystem::path& path, const std::vector<EpochMetrics>& metrics) {
-    std::string csv =
-        "stage,epoch,train_loss,train_accuracy,validation_loss,validation_accuracy,lr,seconds\n";
-    char row[256];
-    for (const EpochMetrics& m : metrics) {
-        std::snprintf(row, sizeof row, "%s,%d,%.6f,%.6f,%.6f,%.6f,%.6g,%.3f\n", m.stage.c_str(),
-                      m.epoch, m.train_loss, m.train_accuracy, m.validation_loss,
-                      m.validation_accuracy, m.lr, m.seconds);
-        csv += row;
-    }
-    write_text(path, csv);
-}
-
-void write_curves(const std::filesystem::path& path, const std::vector<EpochMetrics>& metrics) {
-    examples::Series train_loss{"training", {}, {}};
-    examples::Series validation_loss{"validation", {}, {}};
-    examples::Series train_accuracy{"training", {}, {}};
-    examples::Series validation_accuracy{"validation", {}, {}};
-    double epoch = 0.0;  // counted across stages, so fine-tuning continues the curve
-    for (const EpochMetrics& m : metrics) {
-        epoch += 1.0;
-        train_loss.x.push_back(epoch);
-        train_loss.y.push_back(m.train_loss);
-        validation_loss.x.push_back(epoch);
-        validation_loss.y.push_back(m.validation_loss);
-        train_accuracy.x.push_back(epoch);
-        train_accuracy.y.push_back(m.train_accuracy);
-        validation_accuracy.x.push_back(epoch);
-        validation_accuracy.y.push_back(m.validation_accuracy);
-    }
-    write_text(path, examples::render_svg({
-                         {"Cross-entropy loss", "epoch", "loss", {train_loss, validation_loss}},
-                         {"Accuracy", "epoch", "accuracy", {train_accuracy, validation_accuracy}},
-                     }));
-}
-
-void write_summary(const std::filesystem::path& path, std::size_t inference_size,
-                   const std::vector<Stage>& stages) {
-    std::string json = "{\n  \"inference_batch_size\": " + std::to_string(inference_size) +
-                       ",\n  \"stages\": [\n";
-    char entry[512];
-    for (std::size_t i = 0; i < stages.size(); ++i) {
-        const Stage& s = stages[i];
-        std::snprintf(entry, sizeof entry,
-                      "    {\"name\": \"%s\", \"test_accuracy\": %.4f, \"sparsity\": %.4f, "
-                      "\"model_bytes\": %ju, \"inference_ms_per_batch\": %.4f}%s\n",
-                      s.name.c_str(), s.test_accuracy, s.sparsity, s.model_bytes, s.inference_ms,
-                      i + 1 < stages.size() ? "," : "");
-        json += entry;
-    }
-    write_text(path, json + "  ]\n}\n");
-}
-
-void print_table(std::size_t inference_size, const std::vector<Stage>& stages) {
-    std::printf("\n%-16s %14s %10s %14s %22s\n", "stage", "test accuracy", "sparsity", "model bytes",
-                ("inference ms / " + std::to_string(inference_size)).c_str());
-    for (const Stage& s : stages) {
-        std::printf("%-16s %14.4f %9.1f%% %14ju %22.3f\n", s.name.c_str(), s.test_accuracy,
-                    100.0 * s.sparsity, s.model_bytes, s.inference_ms);
-    }
-}
-
-// One training step on a batch: forward, backward and update. Returns the
-// loss and the logits, for the epoch's statistics.
-using TrainStep = std::function<std::pair<Tensor, Tensor>(const data::Batch&)>;
-
-// One epoch over `loader` with a progress display, followed by validation.
-EpochMetrics run_epoch(const std::string& stage, int epoch, int epochs, data::DataLoader& loader,
-                       const TrainStep& train_step, nn::Module& model,
-                       const data::TensorDataset& held_out, double lr) {
-    examples::Progress progress(stage + " epoch " + std::to_string(epoch) + "/" + std::to_string(epochs),
-                                loader.size());
-    double loss_sum = 0.0;
-    std::size_t correct = 0;
-    std::size_t seen = 0;
-    std::size_t step = 0;
-    for (const data::Batch& batch : loader) {
-        const auto [loss, logits] = train_step(batch);
-        const std::size_t n = batch.targets.numel();
-        loss_sum += loss.item() * static_cast<double>(n);
-        correct += count_correct(logits, batch.targets);
-        seen += n;
-        char status[64];
-        std::snprintf(status, sizeof status, "loss %.4f", loss_sum / static_cast<double>(seen));
-        progress.update(++step, seen, status);
-    }
-    const Evaluation validation_result = evaluate(model, held_out);
-    const double mean_loss = loss_sum / static_cast<double>(std::max<std::size_t>(seen, 1));
-    char status[128];
-    std::snprintf(status, sizeof status, "loss %.4f  validation accuracy %.4f", mean_loss,
-                  validation_result.accuracy);
-    progress.finish(status);
-    return {stage,
-            epoch,
-            mean_loss,
-            static_cast<double>(correct) / static_cast<double>(std::max<std::size_t>(seen, 1)),
-            validation_result.loss,
-            validation_result.accuracy,
-            lr,
-            progress.elapsed_seconds()};
+        parameters, optim::SGDOptions{
+                        .lr = settings.lr, .momentum = 0.9, .weight_decay = settings.weight_decay});
 }
 
 // Stage 1: dense training in eager mode, op by op on the tape.
@@ -375,7 +199,8 @@ void train_dense(nn::Module& model, const Settings& settings, const data::Tensor
     };
     for (int epoch = 1; epoch <= settings.epochs; ++epoch) {
         const double lr = optimizer->param_groups()[0].lr;
-        metrics.push_back(run_epoch("dense", epoch, settings.epochs, loader, step, model, held_out, lr));
+        metrics.push_back(examples::run_epoch("dense", epoch, settings.epochs, loader, step, model,
+                                              held_out, lr));
         if (settings.schedule == "cosine") {
             cosine.step();
         }
@@ -386,40 +211,16 @@ void train_dense(nn::Module& model, const Settings& settings, const data::Tensor
 // fine-tuning, on the training step captured as a graph. The masks are
 // nodes of that graph; the pruned weights of the model itself are zero too,
 // so the eager model evaluates the pruned network.
-// The training step as a graph: inputs and labels in, the loss and the
-// logits out. Replay needs one batch shape, so loaders over it drop the last,
-// smaller batch.
-xgrad::Graph training_graph(nn::Module& model, const data::TensorDataset& train,
-                            std::size_t batch_size) {
-    data::DataLoader loader(train, {.batch_size = batch_size, .shuffle = false});
-    const data::Batch example = *loader.begin();
-    return xgrad::capture(
-        [&](const std::vector<Tensor>& in) {
-            const Tensor logits = model(in[0]);
-            return std::vector<Tensor>{xgrad::cross_entropy(logits, in[1]), logits};
-        },
-        {example.inputs, example.targets}, &model);
-}
-
-// Replays a training graph for one epoch per call to run_epoch().
-TrainStep graph_step(xgrad::Graph& graph, xgrad::optim::Optimizer& optimizer) {
-    return [&graph, &optimizer](const data::Batch& batch) {
-        const std::vector<Tensor>& outputs = graph.forward({batch.inputs, batch.targets});
-        optimizer.zero_grad();
-        graph.backward();
-        optimizer.step();
-        return std::pair{outputs[0], outputs[1]};
-    };
-}
-
 xgrad::Graph prune_and_fine_tune(nn::Module& model, const Settings& settings,
-                                 const data::TensorDataset& train, const data::TensorDataset& held_out,
+                                 const data::TensorDataset& train,
+                                 const data::TensorDataset& held_out,
                                  std::vector<EpochMetrics>& metrics) {
     namespace tf = xgrad::transforms;
-    data::DataLoader loader(train, {.batch_size = settings.batch_size, .drop_last = true,
-                                    .seed = settings.seed + 1});
-    const xgrad::Graph captured = training_graph(model, train, settings.batch_size);
-    write_text(settings.out / "graph.dot", captured.to_dot("fashion_mnist training step"));
+    data::DataLoader loader(
+        train, {.batch_size = settings.batch_size, .drop_last = true, .seed = settings.seed + 1});
+    const xgrad::Graph captured = examples::training_graph(model, train, settings.batch_size);
+    examples::write_text(settings.out / "graph.dot",
+                         captured.to_dot("fashion_mnist training step"));
     xgrad::Graph graph = tf::add_masks(captured, tf::linear_weights(captured));
 
     xgrad::optim::Adam optimizer(model.parameters(), {.lr = settings.prune_lr});
@@ -430,20 +231,21 @@ xgrad::Graph prune_and_fine_tune(nn::Module& model, const Settings& settings,
                                        .begin_step = 0,
                                        .end_step = std::max<std::int64_t>(total_steps * 2 / 3, 1),
                                        .frequency = 50};
-    const tf::PruneMethod method = settings.prune_method == "global" ? tf::PruneMethod::global_magnitude
-                                                                     : tf::PruneMethod::magnitude;
+    const tf::PruneMethod method = settings.prune_method == "global"
+                                       ? tf::PruneMethod::global_magnitude
+                                       : tf::PruneMethod::magnitude;
     tf::GradualPruner pruner(graph, {.method = method}, schedule, &optimizer);
 
     std::int64_t step_index = 0;
-    const TrainStep replay = graph_step(graph, optimizer);
+    const TrainStep replay = examples::graph_step(graph, optimizer);
     const TrainStep step = [&](const data::Batch& batch) {
         pruner.step(step_index++);
         return replay(batch);
     };
     for (int epoch = 1; epoch <= settings.prune_epochs; ++epoch) {
         const double lr = optimizer.param_groups()[0].lr;
-        metrics.push_back(
-            run_epoch("prune", epoch, settings.prune_epochs, loader, step, model, held_out, lr));
+        metrics.push_back(examples::run_epoch("prune", epoch, settings.prune_epochs, loader, step,
+                                              model, held_out, lr));
         cosine.step();
     }
     // A schedule longer than the fine-tuning would leave the masks short of
@@ -455,61 +257,22 @@ xgrad::Graph prune_and_fine_tune(nn::Module& model, const Settings& settings,
     return graph;
 }
 
-// Accuracy of the model's int8 version on a dataset. A graph is captured and
-// converted for each batch shape the dataset needs (all batches of 1000
-// but maybe the last).
-double int8_accuracy(nn::Module& model, const xgrad::transforms::ActivationParams& params,
-                     const data::TensorDataset& dataset) {
-    std::map<std::size_t, xgrad::Graph> graphs;
-    data::DataLoader loader(dataset, {.batch_size = 1000, .shuffle = false});
-    std::size_t correct = 0;
-    for (const data::Batch& batch : loader) {
-        const std::size_t n = batch.targets.numel();
-        auto found = graphs.find(n);
-        if (found == graphs.end()) {
-            found = graphs.emplace(n, xgrad::transforms::convert_int8(
-                                          inference_graph(model, batch.inputs), params)).first;
-        }
-        correct += count_correct(found->second.forward({batch.inputs})[0], batch.targets);
-    }
-    return dataset.size() == 0 ? std::nan("") : static_cast<double>(correct) / static_cast<double>(dataset.size());
-}
-
-// Stage 3 (and 4's starting point): calibration of every linear input on
-// training batches for post-training int8 quantization.
-xgrad::transforms::ActivationParams calibrate(nn::Module& model, const Settings& settings,
-                                              const data::TensorDataset& train) {
-    constexpr std::size_t kCalibrationBatch = 256;
-    data::DataLoader loader(train, {.batch_size = kCalibrationBatch, .drop_last = true,
-                                    .seed = settings.seed + 2});
-    xgrad::transforms::Calibration calibration = xgrad::transforms::prepare_quantization(
-        inference_graph(model, train.head(kCalibrationBatch).inputs()),
-        {.activation_observer = settings.quant_observer});
-    std::size_t observed = 0;
-    for (const data::Batch& batch : loader) {
-        if (observed++ == settings.calibration_batches) {
-            break;
-        }
-        calibration.observe({batch.inputs});
-    }
-    return calibration.activation_params();
-}
-
 // Stage 4: quantization-aware fine-tuning. The training graph (with any
 // pruning masks) gets fake quantization; afterwards the weights convert to
 // int8 with the calibrated activation parameters.
 void quantization_aware_training(nn::Module& model, xgrad::Graph& train_graph,
                                  const xgrad::transforms::ActivationParams& params,
                                  const Settings& settings, const data::TensorDataset& train,
-                                 const data::TensorDataset& held_out, std::vector<EpochMetrics>& metrics) {
+                                 const data::TensorDataset& held_out,
+                                 std::vector<EpochMetrics>& metrics) {
     xgrad::Graph qat = xgrad::transforms::convert_qat(train_graph, params);
     xgrad::optim::Adam optimizer(model.parameters(), {.lr = settings.qat_lr});
-    data::DataLoader loader(train, {.batch_size = settings.batch_size, .drop_last = true,
-                                    .seed = settings.seed + 3});
-    const TrainStep step = graph_step(qat, optimizer);
+    data::DataLoader loader(
+        train, {.batch_size = settings.batch_size, .drop_last = true, .seed = settings.seed + 3});
+    const TrainStep step = examples::graph_step(qat, optimizer);
     for (int epoch = 1; epoch <= settings.qat_epochs; ++epoch) {
-        metrics.push_back(run_epoch("qat", epoch, settings.qat_epochs, loader, step, model, held_out,
-                                    settings.qat_lr));
+        metrics.push_back(examples::run_epoch("qat", epoch, settings.qat_epochs, loader, step,
+                                              model, held_out, settings.qat_lr));
     }
 }
 
@@ -530,9 +293,10 @@ int run(const Settings& settings) {
         std::sqrt(xgrad::mean(xgrad::pow(full_train.inputs() - mean, 2.0)).item());
     const std::size_t validation = std::min(settings.validation, full_train.size() / 5);
     if (validation < settings.validation) {
-        std::printf("Holding out %zu images for validation, a fifth of the training images, instead "
-                    "of --validation %zu\n",
-                    validation, settings.validation);
+        std::printf(
+            "Holding out %zu images for validation, a fifth of the training images, instead "
+            "of --validation %zu\n",
+            validation, settings.validation);
     }
     auto [train, held_out] = data::random_split(full_train.normalized(mean, stddev),
                                                 full_train.size() - validation, settings.seed);
@@ -550,21 +314,23 @@ int run(const Settings& settings) {
 
     // Stage 1: dense training.
     train_dense(*model, settings, train, held_out, metrics);
-    const Evaluation dense = evaluate(*model, test);
+    const Evaluation dense = examples::evaluate(*model, test);
     std::printf("Dense test accuracy: %.4f\n", dense.accuracy);
     xgrad::save_model(*model, settings.out / "model.npz");
-    xgrad::Graph dense_graph = inference_graph(*model, inference_batch);
-    stages.push_back({"dense", dense.accuracy, 0.0, std::filesystem::file_size(settings.out / "model.npz"),
-                      inference_ms(dense_graph, inference_batch)});
+    xgrad::Graph dense_graph = examples::inference_graph(*model, inference_batch);
+    stages.push_back({"dense", dense.accuracy, 0.0,
+                      std::filesystem::file_size(settings.out / "model.npz"),
+                      examples::inference_ms(dense_graph, inference_batch)});
 
     // Stage 2: pruning with fine-tuning, then sparse inference.
     xgrad::Graph train_graph;
     const bool prune = settings.prune_sparsity > 0.0 && settings.prune_epochs > 0;
     if (prune) {
         train_graph = prune_and_fine_tune(*model, settings, train, held_out, metrics);
-        const Evaluation pruned = evaluate(*model, test);
+        const Evaluation pruned = examples::evaluate(*model, test);
         std::printf("Pruned test accuracy: %.4f\n", pruned.accuracy);
-        const double sparsity = xgrad::transforms::overall_sparsity(xgrad::transforms::sparsity_report(*model));
+        const double sparsity =
+            xgrad::transforms::overall_sparsity(xgrad::transforms::sparsity_report(*model));
         // CSR stores 12 bytes per kept float32 weight (value and int64 column)
         // against 4 dense, so it is smaller from a sparsity of 2/3.
         xgrad::io::save_npz(settings.out / "pruned.npz",
@@ -573,12 +339,12 @@ int run(const Settings& settings) {
         // from a sparsity of 0.7-0.8 at batch 128 (0.95 at batch 1), so the
         // inference batch of 256 uses the lower threshold.
         xgrad::Graph sparse_graph = xgrad::eliminate_dead_code(
-            xgrad::sparsify(inference_graph(*model, inference_batch), 0.8));
+            xgrad::sparsify(examples::inference_graph(*model, inference_batch), 0.8));
         stages.push_back({"pruned", pruned.accuracy, sparsity,
                           std::filesystem::file_size(settings.out / "pruned.npz"),
-                          inference_ms(sparse_graph, inference_batch)});
+                          examples::inference_ms(sparse_graph, inference_batch)});
     } else {
-        train_graph = training_graph(*model, train, settings.batch_size);
+        train_graph = examples::training_graph(*model, train, settings.batch_size);
     }
 
     // Stage 3: post-training int8 quantization of the (pruned) float model.
@@ -587,34 +353,39 @@ int run(const Settings& settings) {
         namespace tf = xgrad::transforms;
         const std::string base = prune ? "pruned_" : "";
         const double sparsity = tf::overall_sparsity(tf::sparsity_report(*model));
-        const tf::ActivationParams params = calibrate(*model, settings, train);
+        const tf::ActivationParams params =
+            examples::calibrate(*model, train, settings.quant_observer,
+                                settings.calibration_batches, settings.seed + 2);
         auto int8_stage = [&](const std::string& name) {
-            const double accuracy = int8_accuracy(*model, params, test);
+            const double accuracy = examples::int8_accuracy(*model, params, test);
             std::printf("%s test accuracy: %.4f\n", name.c_str(), accuracy);
-            xgrad::Graph int8_graph = tf::convert_int8(inference_graph(*model, inference_batch), params);
+            xgrad::Graph int8_graph =
+                tf::convert_int8(examples::inference_graph(*model, inference_batch), params);
             const std::filesystem::path file = settings.out / (name + ".npz");
             xgrad::io::save_npz(file, tf::quantized_state_dict(int8_graph));
             stages.push_back({name, accuracy, sparsity, std::filesystem::file_size(file),
-                              inference_ms(int8_graph, inference_batch)});
+                              examples::inference_ms(int8_graph, inference_batch)});
         };
         int8_stage(base + "int8");
         if (settings.qat_epochs > 0) {
-            quantization_aware_training(*model, train_graph, params, settings, train, held_out, metrics);
+            quantization_aware_training(*model, train_graph, params, settings, train, held_out,
+                                        metrics);
             int8_stage(base + "int8_qat");
         }
     }
 
-    write_metrics(settings.out / "metrics.csv", metrics);
-    write_curves(settings.out / "curves.svg", metrics);
-    write_summary(settings.out / "summary.json", inference_size, stages);
-    print_table(inference_size, stages);
-    std::printf("\nWrote model.npz, pruned.npz, *int8*.npz, metrics.csv, curves.svg, graph.dot and "
-                "summary.json to %s\n",
-                settings.out.c_str());
+    examples::write_metrics(settings.out / "metrics.csv", metrics);
+    examples::write_curves(settings.out / "curves.svg", metrics);
+    examples::write_summary(settings.out / "summary.json", inference_size, stages);
+    examples::print_table(inference_size, stages);
+    std::printf(
+        "\nWrote model.npz, pruned.npz, *int8*.npz, metrics.csv, curves.svg, graph.dot and "
+        "summary.json to %s\n",
+        settings.out.c_str());
 
     if (dense.accuracy < settings.min_accuracy) {
-        std::printf("FAILED: dense test accuracy %.4f is below --min-accuracy %.4f\n", dense.accuracy,
-                    settings.min_accuracy);
+        std::printf("FAILED: dense test accuracy %.4f is below --min-accuracy %.4f\n",
+                    dense.accuracy, settings.min_accuracy);
         return 1;
     }
     return 0;

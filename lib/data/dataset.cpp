@@ -11,6 +11,11 @@ namespace xgrad::data {
 
 namespace {
 
+// Added to DataLoaderOptions::seed to seed the augmentation generator, so
+// that its draws are unrelated to the shuffling generator's (Generator
+// scrambles every seed through splitmix64). The value is about 2^64 / phi.
+constexpr std::uint64_t kAugmentSeedOffset = 0x9E3779B97F4A7C15ULL;
+
 Tensor positions_tensor(const std::int64_t* first, std::size_t count) {
     xt::xarray<std::int64_t> positions(Shape{count});
     std::copy_n(first, count, positions.data());
@@ -83,7 +88,10 @@ std::pair<TensorDataset, TensorDataset> random_split(const TensorDataset& datase
 }
 
 DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
-    : dataset_(std::move(dataset)), options_(options), generator_(options.seed) {
+    : dataset_(std::move(dataset)),
+      options_(std::move(options)),
+      generator_(options_.seed),
+      augment_generator_(options_.seed + kAugmentSeedOffset) {
     if (options_.batch_size == 0) {
         throw value_error("DataLoader: batch_size must be positive");
     }
@@ -106,7 +114,7 @@ DataLoader::Iterator DataLoader::begin() {
 
 DataLoader::Iterator DataLoader::end() const { return Iterator(nullptr, size()); }
 
-DataLoader::Iterator::Iterator(const DataLoader* loader, std::size_t batch_index)
+DataLoader::Iterator::Iterator(DataLoader* loader, std::size_t batch_index)
     : loader_(loader), batch_index_(batch_index) {
     if (loader_ != nullptr && batch_index_ < loader_->size()) {
         load();
@@ -126,6 +134,22 @@ void DataLoader::Iterator::load() {
     const std::size_t first = batch_index_ * batch_size;
     const std::size_t count = std::min(batch_size, loader_->dataset_.size() - first);
     batch_ = loader_->dataset_.get(positions_tensor(loader_->order_.data() + first, count));
+    if (loader_->options_.augment) {
+        augment();
+    }
+}
+
+void DataLoader::Iterator::augment() {
+    const Shape before = batch_.inputs.shape();
+    Tensor augmented = loader_->options_.augment(batch_.inputs, loader_->augment_generator_);
+    if (!augmented.defined() || augmented.dim() == 0 || augmented.shape()[0] != before[0]) {
+        throw value_error("DataLoader: the augmentation turned a batch of shape " +
+                          shape_string(before) + " into " +
+                          (augmented.defined() ? "shape " + shape_string(augmented.shape())
+                                               : std::string("an undefined tensor")) +
+                          "; it must keep one entry per example along the first axis");
+    }
+    batch_.inputs = std::move(augmented);
 }
 
 }  // namespace xgrad::data

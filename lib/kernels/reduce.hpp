@@ -97,6 +97,25 @@ void sum_into(const xt::xarray<T>& input, const Shape& kept, xt::xarray<T>& out)
     reduce_into<double>(input, kept, out, 0.0, [](double total, double x) { return total + x; });
 }
 
+/// The sum of n contiguous values, accumulated in double as in sum_into.
+/// Four partial sums let consecutive additions run in parallel instead of
+/// each waiting for the previous one.
+template <class T>
+double sum_contiguous(const T* values, std::size_t n) {
+    double partial[4] = {0.0, 0.0, 0.0, 0.0};
+    std::size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        for (std::size_t lane = 0; lane < 4; ++lane) {
+            partial[lane] += static_cast<double>(values[i + lane]);
+        }
+    }
+    double total = (partial[0] + partial[1]) + (partial[2] + partial[3]);
+    for (; i < n; ++i) {
+        total += static_cast<double>(values[i]);
+    }
+    return total;
+}
+
 /// `shape` with extent 1 on each axis in `axes` (which must be valid).
 template <class Axes>
 Shape keepdims_shape(const Shape& shape, const Axes& axes) {

@@ -63,6 +63,51 @@ CapturedFunction loss_of(nn::Module& model) {
     };
 }
 
+// A small CNN that uses every convolution and pooling op, for (N, 1, 10, 12)
+// inputs and 3 classes: conv, relu, max pool, a strided and dilated conv
+// without bias, average pool, global average pool, linear.
+std::shared_ptr<nn::Sequential> make_cnn(std::uint64_t seed, Dtype dtype = Dtype::float32) {
+    Generator generator(seed);
+    auto first = std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 1,
+                                                                .out_channels = 3,
+                                                                .kernel = {3, 3},
+                                                                .padding = {1, 1},
+                                                                .dtype = dtype},
+                                              generator);
+    auto second = std::make_shared<nn::Conv2d>(nn::Conv2dOptions{.in_channels = 3,
+                                                                 .out_channels = 4,
+                                                                 .kernel = {2, 3},
+                                                                 .padding = {1, 0},
+                                                                 .dilation = {2, 1},
+                                                                 .bias = false,
+                                                                 .dtype = dtype},
+                                               generator);
+    auto classifier = std::make_shared<nn::Linear>(
+        nn::LinearOptions{.in_features = 4, .out_features = 3, .dtype = dtype}, generator);
+    return std::make_shared<nn::Sequential>(std::initializer_list<std::shared_ptr<nn::Module>>{
+        first, std::make_shared<nn::ReLU>(),
+        std::make_shared<nn::MaxPool2d>(MaxPool2dParams{.kernel = {2, 2}}), second,
+        std::make_shared<nn::AvgPool2d>(AvgPool2dParams{.kernel = {2, 2},
+                                                        .stride = Size2d{1, 1},
+                                                        .padding = {1, 1},
+                                                        .count_include_pad = false}),
+        std::make_shared<nn::GlobalAvgPool2d>(), classifier});
+}
+
+Tensor random_images(std::uint64_t seed, Dtype dtype = Dtype::float32) {
+    Generator generator(seed);
+    return uniform({5, 1, 10, 12}, -1, 1, generator, dtype);
+}
+
+Tensor random_classes(std::uint64_t seed) {
+    Generator generator(seed);
+    xt::xarray<std::int64_t> labels(Shape{5});
+    for (std::size_t i = 0; i < 5; ++i) {
+        labels(i) = static_cast<std::int64_t>(generator.below(3));
+    }
+    return Tensor(labels);
+}
+
 std::vector<xt::xarray<double>> gradients(const nn::Module& model) {
     std::vector<xt::xarray<double>> grads;
     for (const Tensor& parameter : model.parameters()) {
@@ -221,5 +266,84 @@ TEST_SUITE("graph") {
               std::string::npos);
         CHECK(dot.find("label=\"relu\\n(6, 16)\"") != std::string::npos);
         CHECK(dot.find("-> out0") != std::string::npos);
+    }
+
+    TEST_CASE("replayed CNN matches eager values and gradients") {
+        auto model = make_cnn(30, Dtype::float64);
+        Graph graph = capture(loss_of(*model),
+                              {random_images(31, Dtype::float64), random_classes(32)}, model.get());
+        for (std::uint64_t seed = 33; seed < 36; ++seed) {
+            const Tensor x = random_images(seed, Dtype::float64);
+            const Tensor labels = random_classes(seed + 100);
+
+            model->zero_grad();
+            const Tensor eager = cross_entropy((*model)(x), labels);
+            eager.backward();
+            const auto eager_grads = gradients(*model);
+
+            model->zero_grad();
+            const Tensor replayed = graph.forward({x, labels})[0];
+            CHECK(replayed.item() == eager.item());
+            graph.backward();
+            const auto replay_grads = gradients(*model);
+            REQUIRE(replay_grads.size() == eager_grads.size());
+            REQUIRE(replay_grads.size() == 5);
+            for (std::size_t i = 0; i < eager_grads.size(); ++i) {
+                CAPTURE(i);
+                CHECK(testing::all_close(replay_grads[i], eager_grads[i], 1e-12));
+            }
+        }
+    }
+
+    TEST_CASE("replayed CNN training step allocates nothing") {
+        auto model = make_cnn(40);
+        Graph graph =
+            capture(loss_of(*model), {random_images(41), random_classes(42)}, model.get());
+        optim::SGD optimizer(model->parameters(), {.lr = 0.1, .momentum = 0.9});
+        const std::vector<Tensor> inputs = {random_images(43), random_classes(44)};
+        auto step = [&] {
+            const Tensor& loss = graph.forward(inputs)[0];
+            optimizer.zero_grad();
+            graph.backward();
+            optimizer.step();
+            return loss.item();
+        };
+        const double first = step();
+        step();
+
+        allocations = 0;
+        counting = true;
+        double last = 0.0;
+        for (int i = 0; i < 5; ++i) {
+            last = step();
+        }
+        counting = false;
+        CHECK(allocations.load() == 0);
+        CHECK(last < first);
+    }
+
+    TEST_CASE("listing and DOT show convolution and pooling") {
+        auto model = make_cnn(45);
+        const Graph graph = capture(*model, random_images(46));
+        const std::string text = graph.to_string();
+        CHECK(text.find("parameter 0.weight: float32 (3, 1, 3, 3)") != std::string::npos);
+        CHECK(text.find("= conv2d(x0, 0.weight, 0.bias) [stride=(1, 1), padding=(1, 1), "
+                        "dilation=(1, 1)]: float32 (5, 3, 10, 12)") != std::string::npos);
+        CHECK(text.find("= max_pool2d(%") != std::string::npos);
+        CHECK(text.find("[kernel=(2, 2), stride=(2, 2), padding=(0, 0)]: float32 (5, 3, 5, 6)") !=
+              std::string::npos);
+        CHECK(text.find(", 3.weight) [stride=(1, 1), padding=(1, 0), dilation=(2, 1)]: float32 "
+                        "(5, 4, 5, 4)") != std::string::npos);
+        CHECK(text.find("[kernel=(2, 2), stride=(1, 1), padding=(1, 1), count_include_pad=false]: "
+                        "float32 (5, 4, 6, 5)") != std::string::npos);
+        CHECK(text.find("= global_avg_pool2d(%") != std::string::npos);
+        const std::string dot = graph.to_dot("cnn");
+        CHECK(dot.find("label=\"conv2d\\nstride=(1, 1), padding=(1, 1), dilation=(1, 1)\\n(5, 3, "
+                       "10, 12)\"") != std::string::npos);
+        CHECK(dot.find("label=\"max_pool2d\\nkernel=(2, 2), stride=(2, 2), padding=(0, 0)\\n(5, 3, "
+                       "5, 6)\"") != std::string::npos);
+        CHECK(dot.find("label=\"global_avg_pool2d\\n(5, 4)\"") != std::string::npos);
+        CHECK(dot.find("label=\"0.weight\\nfloat32 (3, 1, 3, 3)\", style=filled") !=
+              std::string::npos);
     }
 }

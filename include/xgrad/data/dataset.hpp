@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "xgrad/data/augment.hpp"
 #include "xgrad/random.hpp"
 #include "xgrad/tensor.hpp"
 
@@ -61,6 +62,11 @@ struct DataLoaderOptions {
     bool shuffle = true;     ///< reshuffle at the start of every epoch
     bool drop_last = false;  ///< skip a last batch smaller than batch_size
     std::uint64_t seed = 0;  ///< seed of the shuffling generator
+    /// Runs on the inputs of every batch as the loader produces it, drawing
+    /// from the loader's augment_generator(). Targets and the stored dataset
+    /// stay unchanged. Empty (the default): no augmentation. Set it on the
+    /// training loader only.
+    Augmentation augment = {};
 };
 
 /// Cuts a dataset into batches, one epoch per pass:
@@ -72,6 +78,9 @@ struct DataLoaderOptions {
 ///
 /// Each begin() starts a new epoch and, with shuffle, draws a new order from
 /// the loader's generator, so the sequence of epochs is fixed by the seed.
+/// With options.augment, the augmentation draws from a second generator,
+/// also seeded from options.seed, so turning augmentation on leaves the
+/// order of the examples unchanged.
 class DataLoader {
 public:
     DataLoader(TensorDataset dataset, DataLoaderOptions options);
@@ -85,6 +94,10 @@ public:
     /// sequence of epochs exactly.
     Generator& generator() { return generator_; }
 
+    /// The generator that options().augment draws from. Save and restore it
+    /// together with generator() to resume augmented epochs exactly.
+    Generator& augment_generator() { return augment_generator_; }
+
     class Iterator {
     public:
         using value_type = Batch;
@@ -97,10 +110,11 @@ public:
 
     private:
         friend class DataLoader;
-        Iterator(const DataLoader* loader, std::size_t batch_index);
+        Iterator(DataLoader* loader, std::size_t batch_index);
         void load();
+        void augment();
 
-        const DataLoader* loader_ = nullptr;
+        DataLoader* loader_ = nullptr;
         std::size_t batch_index_ = 0;
         Batch batch_;
     };
@@ -112,6 +126,7 @@ private:
     TensorDataset dataset_;
     DataLoaderOptions options_;
     Generator generator_;
+    Generator augment_generator_;
     std::vector<std::int64_t> order_;
 };
 

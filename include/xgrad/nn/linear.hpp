@@ -8,7 +8,9 @@
 
 namespace xgrad::nn {
 
-/// Distribution of Linear's initial weights.
+/// Distribution of initial weights. The bounds are stated for Linear; Conv2d
+/// uses in_channels kH kW in place of in_features and out_channels kH kW in
+/// place of out_features.
 enum class Init {
     /// Uniform in +-sqrt(6 / in_features): He et al. (2015), for ReLU networks.
     kaiming_uniform,

@@ -1,0 +1,37 @@
+# Smoke test of examples/fashion_cnn: trains a narrow CNN for four epochs on
+# 1,000 images (200 more for validation) with crops and flips, then checks
+# that every output file exists and that summary.json reports a test accuracy
+# above 0.5 (chance is 0.1).
+#   cmake -DEXAMPLE=path/to/fashion_cnn -DOUT=dir -P check_fashion_cnn.cmake
+
+file(REMOVE_RECURSE "${OUT}")
+execute_process(
+    COMMAND "${EXAMPLE}" --epochs 4 --limit-train 1200 --limit-test 500 --validation 200
+            --batch-size 32 --channels 8,16 --hidden 32 --out "${OUT}" --min-accuracy 0.5
+    RESULT_VARIABLE result)
+if(NOT result EQUAL 0)
+    message(FATAL_ERROR "fashion_cnn exited with ${result}")
+endif()
+
+foreach(name model.npz metrics.csv curves.svg graph.dot summary.json)
+    if(NOT EXISTS "${OUT}/${name}")
+        message(FATAL_ERROR "fashion_cnn did not write ${OUT}/${name}")
+    endif()
+endforeach()
+
+file(READ "${OUT}/summary.json" summary)
+string(JSON stage_name GET "${summary}" stages 0 name)
+string(JSON accuracy GET "${summary}" stages 0 test_accuracy)
+if(NOT stage_name STREQUAL "cnn" OR accuracy LESS 0.5)
+    message(FATAL_ERROR "unexpected summary: ${summary}")
+endif()
+file(STRINGS "${OUT}/metrics.csv" rows)
+list(LENGTH rows row_count)
+if(NOT row_count EQUAL 5)
+    message(FATAL_ERROR "metrics.csv should hold a header and four epochs, got: ${rows}")
+endif()
+file(READ "${OUT}/graph.dot" dot)
+if(NOT dot MATCHES "conv2d" OR NOT dot MATCHES "batch_norm")
+    message(FATAL_ERROR "graph.dot does not show the convolution and batch norm nodes")
+endif()
+message(STATUS "fashion_cnn smoke run: test accuracy ${accuracy}")

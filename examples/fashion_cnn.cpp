@@ -1,0 +1,257 @@
+// A convolutional network for Fashion-MNIST, trained with data augmentation,
+// evaluated and reported like the main job (examples/fashion_mnist).
+//
+// What it teaches: images as NCHW tensors and a model of convolution blocks
+// (Conv2d without bias, BatchNorm2d, ReLU, max pooling) with a classifier.
+// The data loader draws random crops and flips per batch, and the batch norm
+// layers behave differently in train and eval modes.
+//
+// Run:    build/examples/fashion_cnn [--epochs N] [--out DIR] ... (--help lists all)
+// Prints: a progress bar per epoch on a terminal (plain lines otherwise),
+//         validation accuracy after each epoch, the test accuracy and a
+//         summary table. Writes to --out: model.npz (weights and batch norm
+//         statistics), metrics.csv (one row per epoch), curves.svg (loss and
+//         accuracy), graph.dot (the inference graph) and summary.json.
+// Exits with 1 when the test accuracy is below --min-accuracy.
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <xgrad/xgrad.hpp>
+
+#include "common/flags.hpp"
+#include "common/pipeline.hpp"
+
+namespace {
+
+using xgrad::Tensor;
+namespace data = xgrad::data;
+namespace nn = xgrad::nn;
+namespace examples = xgrad::examples;
+
+constexpr std::size_t kSide = 28;
+constexpr std::size_t kClasses = 10;
+
+struct Settings {
+    int epochs;
+    std::size_t batch_size;
+    double lr;
+    double weight_decay;
+    std::vector<std::size_t> channels;
+    std::size_t hidden;
+    double dropout;
+    std::size_t crop_padding;
+    double flip;
+    std::size_t validation;
+    std::size_t limit_train;
+    std::size_t limit_test;
+    std::size_t inference_batch;
+    std::uint64_t seed;
+    std::filesystem::path data_dir;
+    std::filesystem::path out;
+    double min_accuracy;
+};
+
+Settings parse_settings(int argc, char** argv) {
+    examples::Flags flags("Trains a CNN on Fashion-MNIST with data augmentation and reports its "
+                          "accuracy, size and speed.");
+    flags.add("epochs", "12", "Number of passes over the training set.");
+    flags.add("batch-size", "128", "Examples per training step.");
+    flags.add("lr", "0.002", "AdamW's initial learning rate (cosine schedule to 0).");
+    flags.add("weight-decay", "0.0005", "AdamW's decoupled weight decay.");
+    flags.add("channels", "32,64,64",
+              "Output channels of the convolution blocks, comma-separated. The first two "
+              "blocks are each followed by 2x2 max pooling.");
+    flags.add("hidden", "128", "Width of the classifier's hidden layer.");
+    flags.add("dropout", "0.3", "Dropout probability before each classifier layer.");
+    flags.add("crop-padding", "2",
+              "Random crops: pad each training image by this many zero pixels, then crop 28x28 "
+              "at a random offset (0 turns crops off).");
+    flags.add("flip", "0.5", "Probability of mirroring a training image left to right.");
+    flags.add("validation", "5000", "Training images held out for validation after each epoch.");
+    flags.add("limit-train", "0", "Use only the first N training images (0: all 60,000).");
+    flags.add("limit-test", "0", "Use only the first N test images (0: all 10,000).");
+    flags.add("inference-batch", "256", "Batch size of the inference-time measurement.");
+    flags.add("seed", "1", "Seed of initialisation, split, shuffling, augmentation and dropout.");
+    flags.add("data-dir", data::fashion_mnist_dir().string(),
+              "Directory holding the Fashion-MNIST IDX files (also set by XGRAD_DATA_DIR).");
+    flags.add("out", "out/fashion_cnn", "Directory for the checkpoint, metrics and pictures.");
+    flags.add("min-accuracy", "0", "Exit with 1 when the test accuracy is lower (0 to 1).");
+    flags.parse(argc, argv);
+
+    constexpr double kLargest = 1e300;
+    Settings settings{};
+    settings.epochs = static_cast<int>(flags.get_count("epochs"));
+    settings.batch_size = flags.get_count("batch-size", 2);  // batch norm needs two examples
+    settings.lr = flags.get_double_in("lr", 0.0, kLargest);
+    settings.weight_decay = flags.get_double_in("weight-decay", 0.0, kLargest);
+    std::stringstream widths(flags.get("channels"));
+    for (std::string width; std::getline(widths, width, ',');) {
+        if (width.empty() || width.find_first_not_of("0123456789") != std::string::npos ||
+            width.size() > 5 || std::stoul(width) == 0) {
+            flags.fail("channels", "expected positive channel counts such as 32,64,64");
+        }
+        settings.channels.push_back(static_cast<std::size_t>(std::stoul(width)));
+    }
+    if (settings.channels.empty()) {
+        flags.fail("channels", "expected at least one convolution block");
+    }
+    settings.hidden = flags.get_count("hidden", 1);
+    settings.dropout = flags.get_double_in("dropout", 0.0, 0.99);
+    settings.crop_padding = flags.get_count("crop-padding");
+    settings.flip = flags.get_double_in("flip", 0.0, 1.0);
+    settings.validation = flags.get_count("validation");
+    settings.limit_train = flags.get_count("limit-train");
+    settings.limit_test = flags.get_count("limit-test");
+    settings.inference_batch = flags.get_count("inference-batch", 1);
+    settings.seed = flags.get_uint64("seed");
+    settings.data_dir = flags.get("data-dir");
+    settings.out = flags.get("out");
+    settings.min_accuracy = flags.get_double_in("min-accuracy", 0.0, 1.0);
+    return settings;
+}
+
+// Each convolution block is a 3x3 conv, batch norm and ReLU. The conv has no
+// bias because batch norm's shift replaces it. The first two blocks end in
+// 2x2 max pooling. The classifier flattens, then applies dropout, a hidden
+// layer and the class logits.
+std::shared_ptr<nn::Sequential> make_cnn(const Settings& settings, xgrad::Generator& generator) {
+    auto model = std::make_shared<nn::Sequential>();
+    std::size_t channels = 1;
+    std::size_t side = kSide;
+    for (std::size_t block = 0; block < settings.channels.size(); ++block) {
+        const std::size_t out = settings.channels[block];
+        model->push_back(std::make_shared<nn::Conv2d>(
+            nn::Conv2dOptions{.in_channels = channels, .out_channels = out, .kernel = {3, 3},
+                              .padding = {1, 1}, .bias = false},
+            generator));
+        model->push_back(std::make_shared<nn::BatchNorm2d>(out));
+        model->push_back(std::make_shared<nn::ReLU>());
+        if (block < 2) {
+            model->push_back(std::make_shared<nn::MaxPool2d>(xgrad::MaxPool2dParams{.kernel = {2, 2}}));
+            side /= 2;
+        }
+        channels = out;
+    }
+    model->push_back(std::make_shared<nn::Flatten>());
+    model->push_back(std::make_shared<nn::Dropout>(settings.dropout, generator));
+    model->push_back(std::make_shared<nn::Linear>(channels * side * side, settings.hidden, generator));
+    model->push_back(std::make_shared<nn::ReLU>());
+    model->push_back(std::make_shared<nn::Dropout>(settings.dropout, generator));
+    model->push_back(std::make_shared<nn::Linear>(settings.hidden, kClasses, generator));
+    return model;
+}
+
+// The images as (n, 1, 28, 28) with pixels in [0, 1]. They are not
+// standardised: the crops pad with zeros, which must stay the background's
+// value, and the first batch norm layer rescales the first convolution's
+// output anyway.
+data::TensorDataset as_images(const data::TensorDataset& flat) {
+    const auto n = static_cast<std::int64_t>(flat.size());
+    const auto side = static_cast<std::int64_t>(kSide);
+    xgrad::NoGradGuard no_grad;
+    return {xgrad::reshape(flat.inputs(), {n, 1, side, side}), flat.targets()};
+}
+
+data::Augmentation make_augmentation(const Settings& settings) {
+    std::vector<data::Augmentation> steps;
+    if (settings.crop_padding > 0) {
+        steps.push_back(data::RandomCrop{.padding = settings.crop_padding});
+    }
+    if (settings.flip > 0.0) {
+        steps.push_back(data::RandomHorizontalFlip{.p = settings.flip});
+    }
+    return steps.empty() ? data::Augmentation{} : data::compose(std::move(steps));
+}
+
+// Training in eager mode: batch norm updates its running statistics as the
+// ops run, which a replayed graph would not do.
+void train(nn::Module& model, const Settings& settings, const data::TensorDataset& train_set,
+           const data::TensorDataset& held_out, std::vector<examples::EpochMetrics>& metrics) {
+    xgrad::optim::AdamW optimizer(model.parameters(),
+                                  {.lr = settings.lr, .weight_decay = settings.weight_decay});
+    xgrad::optim::CosineAnnealingLR cosine(optimizer, std::max(settings.epochs, 1));
+    nn::CrossEntropyLoss criterion;
+    data::DataLoader loader(train_set, {.batch_size = settings.batch_size,
+                                        .drop_last = true,  // no batch of one for batch norm
+                                        .seed = settings.seed,
+                                        .augment = make_augmentation(settings)});
+    const examples::TrainStep step = [&](const data::Batch& batch) {
+        const Tensor logits = model(batch.inputs);
+        const Tensor loss = criterion(logits, batch.targets);
+        optimizer.zero_grad();
+        loss.backward();
+        optimizer.step();
+        return std::pair{loss, logits};
+    };
+    for (int epoch = 1; epoch <= settings.epochs; ++epoch) {
+        const double lr = optimizer.param_groups()[0].lr;
+        metrics.push_back(
+            examples::run_epoch("cnn", epoch, settings.epochs, loader, step, model, held_out, lr));
+        cosine.step();
+    }
+}
+
+int run(const Settings& settings) {
+    std::filesystem::create_directories(settings.out);
+
+    std::printf("Loading Fashion-MNIST from %s\n", settings.data_dir.c_str());
+    const data::TensorDataset full_train = as_images(
+        data::load_fashion_mnist(settings.data_dir, data::Split::train, settings.limit_train));
+    const data::TensorDataset test = as_images(
+        data::load_fashion_mnist(settings.data_dir, data::Split::test, settings.limit_test));
+    const std::size_t validation = std::min(settings.validation, full_train.size() / 5);
+    auto [train_set, held_out] =
+        data::random_split(full_train, full_train.size() - validation, settings.seed);
+    const Tensor inference_batch = test.head(settings.inference_batch).inputs();
+    const std::size_t inference_size = inference_batch.shape()[0];
+    std::printf("%zu training, %zu validation and %zu test images\n", train_set.size(),
+                held_out.size(), test.size());
+
+    xgrad::Generator generator(settings.seed);
+    const std::shared_ptr<nn::Sequential> model = make_cnn(settings, generator);
+    std::printf("%s\n%zu parameters\n", model->to_string().c_str(), model->parameter_count());
+
+    std::vector<examples::EpochMetrics> metrics;
+    train(*model, settings, train_set, held_out, metrics);
+    const examples::Evaluation result = examples::evaluate(*model, test);
+    std::printf("Test accuracy: %.4f\n", result.accuracy);
+
+    xgrad::save_model(*model, settings.out / "model.npz");
+    xgrad::Graph graph = examples::inference_graph(*model, inference_batch);
+    examples::write_text(settings.out / "graph.dot", graph.to_dot("fashion_cnn inference"));
+    const std::vector<examples::Stage> stages = {
+        {"cnn", result.accuracy, 0.0, std::filesystem::file_size(settings.out / "model.npz"),
+         examples::inference_ms(graph, inference_batch)}};
+
+    examples::write_metrics(settings.out / "metrics.csv", metrics);
+    examples::write_curves(settings.out / "curves.svg", metrics);
+    examples::write_summary(settings.out / "summary.json", inference_size, stages);
+    examples::print_table(inference_size, stages);
+    std::printf("\nWrote model.npz, metrics.csv, curves.svg, graph.dot and summary.json to %s\n",
+                settings.out.c_str());
+
+    if (!(result.accuracy >= settings.min_accuracy)) {
+        std::printf("FAILED: test accuracy %.4f is below --min-accuracy %.4f\n", result.accuracy,
+                    settings.min_accuracy);
+        return 1;
+    }
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const Settings settings = parse_settings(argc, argv);
+    try {
+        return run(settings);
+    } catch (const std::exception& error) {
+        std::fflush(stdout);  // keep the log in order when both go to one file
+        std::fprintf(stderr, "fashion_cnn: %s\n", error.what());
+        return 1;
+    }
+}

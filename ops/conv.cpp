@@ -1,0 +1,332 @@
+#include "xgrad/ops/conv.hpp"
+
+#include <algorithm>
+#include <climits>
+#include <vector>
+
+#include "kernels/gemm.hpp"
+#include "kernels/reduce.hpp"
+#include "kernels/window2d.hpp"
+#include "xgrad/op.hpp"
+
+namespace xgrad {
+
+namespace {
+
+using detail::Window2d;
+
+// A per-thread buffer for one sample's im2col matrix, kept between calls so
+// that a replayed graph allocates nothing after its first step. Ops never
+// call other ops, so one buffer per thread and dtype is never in use twice.
+// NOTE: the buffer keeps its largest size until the thread exits.
+template <class T>
+T* column_buffer(std::size_t size) {
+    thread_local std::vector<T> buffer;
+    if (buffer.size() < size) {
+        buffer.resize(size);
+    }
+    return buffer.data();
+}
+
+// A 1x1 kernel with stride 1 and no padding reads each sample (C_in, H, W)
+// as its own im2col matrix, so no copy is needed.
+bool is_pointwise(const Window2d& w) {
+    return w.kernel_h == 1 && w.kernel_w == 1 && w.stride_h == 1 && w.stride_w == 1 &&
+           w.pad_h == 0 && w.pad_w == 0;
+}
+
+std::int64_t tap_offset(std::size_t tap, std::size_t dilation, std::size_t pad) {
+    return static_cast<std::int64_t>(tap * dilation) - static_cast<std::int64_t>(pad);
+}
+
+// Returns the input position that output position `o` reads for one kernel
+// tap. Callers pass only positions in the valid range, where it is >= 0.
+std::size_t input_index(std::size_t o, std::size_t stride, std::int64_t offset) {
+    return static_cast<std::size_t>(static_cast<std::int64_t>(o * stride) + offset);
+}
+
+// Calls visit(row, input_row, offset, columns) for each output row i of each
+// channel c and kernel tap (p, q) of one sample. `row` is the part of im2col
+// row (c, p, q) that belongs to output row i. `input_row` is the input row
+// that tap p reads there, or nullptr when that row lies in the padding.
+// Output column j reads input column j * stride + offset, which lies inside
+// the input for j in `columns`. im2col and col2im share this walk, so they
+// stay exact adjoints of each other.
+template <class Matrix, class Input, class Visit>
+void for_each_tap_row(const Window2d& w, Input* x, Matrix* matrix, Visit visit) {
+    const std::size_t plane = w.output_plane();
+    for (std::size_t c = 0; c < w.channels; ++c) {
+        Input* channel = x + c * w.input_plane();
+        for (std::size_t p = 0; p < w.kernel_h; ++p) {
+            const std::int64_t offset_h = tap_offset(p, w.dilation_h, w.pad_h);
+            const detail::ValidRange rows =
+                detail::valid_range(w.out_h, w.stride_h, offset_h, w.height);
+            for (std::size_t q = 0; q < w.kernel_w; ++q) {
+                const std::int64_t offset_w = tap_offset(q, w.dilation_w, w.pad_w);
+                const detail::ValidRange columns =
+                    detail::valid_range(w.out_w, w.stride_w, offset_w, w.width);
+                Matrix* row = matrix + ((c * w.kernel_h + p) * w.kernel_w + q) * plane;
+                for (std::size_t i = 0; i < w.out_h; ++i) {
+                    Input* input_row = nullptr;
+                    if (i >= rows.first && i < rows.last) {
+                        input_row = channel + input_index(i, w.stride_h, offset_h) * w.width;
+                    }
+                    visit(row + i * w.out_w, input_row, offset_w, columns);
+                }
+            }
+        }
+    }
+}
+
+// Writes sample x (C_in, H, W) as the matrix `columns` with C_in kH kW rows
+// and H_out W_out columns. Row (c, p, q) contains the input value under kernel
+// tap (p, q) at every output position, and zero where the tap reads padding.
+template <class T>
+void im2col(const Window2d& w, const T* x, T* columns) {
+    const std::size_t stride = w.stride_w;
+    const std::size_t out_w = w.out_w;
+    for_each_tap_row(
+        w, x, columns,
+        [stride, out_w](T* target, const T* source, std::int64_t offset, detail::ValidRange valid) {
+            if (source == nullptr || valid.first == valid.last) {
+                std::fill(target, target + out_w, T(0));
+                return;
+            }
+            std::fill(target, target + valid.first, T(0));
+            if (stride == 1) {
+                const T* first = source + input_index(valid.first, 1, offset);
+                std::copy(first, first + (valid.last - valid.first), target + valid.first);
+            } else {
+                for (std::size_t j = valid.first; j < valid.last; ++j) {
+                    target[j] = source[input_index(j, stride, offset)];
+                }
+            }
+            std::fill(target + valid.last, target + out_w, T(0));
+        });
+}
+
+// The adjoint of im2col: adds each entry of `columns` into the input
+// position it was read from. `x` must hold zeros (or values to add to).
+template <class T>
+void col2im(const Window2d& w, const T* columns, T* x) {
+    const std::size_t stride = w.stride_w;
+    for_each_tap_row(
+        w, x, columns,
+        [stride](const T* source, T* target, std::int64_t offset, detail::ValidRange valid) {
+            if (target == nullptr || valid.first == valid.last) {
+                return;
+            }
+            if (stride == 1) {
+                T* first = target + input_index(valid.first, 1, offset);
+                for (std::size_t j = valid.first; j < valid.last; ++j) {
+                    first[j - valid.first] += source[j];
+                }
+                return;
+            }
+            for (std::size_t j = valid.first; j < valid.last; ++j) {
+                target[input_index(j, stride, offset)] += source[j];
+            }
+        });
+}
+
+Window2d conv_window(const OpArgs& args) {
+    const Shape& input = args.shape(0);
+    const Shape& weight = args.shape(1);
+    if (input.size() != 4) {
+        throw shape_error("conv2d: input must have shape (N, C_in, H, W), got " +
+                          shape_string(input));
+    }
+    if (weight.size() != 4) {
+        throw shape_error("conv2d: weight must have shape (C_out, C_in, kH, kW), got " +
+                          shape_string(weight));
+    }
+    if (input[1] != weight[1]) {
+        throw shape_error("conv2d: input has shape " + shape_string(input) +
+                          " but weight has shape " + shape_string(weight) +
+                          "; the input must have " + std::to_string(weight[1]) +
+                          " channels (dimension 1)");
+    }
+    if (args.size() == 3 && args.shape(2) != Shape{weight[0]}) {
+        throw shape_error("conv2d: bias has shape " + shape_string(args.shape(2)) +
+                          " but weight has shape " + shape_string(weight) +
+                          "; expected bias of shape (" + std::to_string(weight[0]) + ")");
+    }
+    const auto& ints = args.attrs().ints;
+    XGRAD_ASSERT(ints.size() == 6);
+    detail::WindowParams2d params;
+    params.kernel = {static_cast<std::int64_t>(weight[2]), static_cast<std::int64_t>(weight[3])};
+    params.stride = {ints[0], ints[1]};
+    params.padding = {ints[2], ints[3]};
+    params.dilation = {ints[4], ints[5]};
+    const Window2d w =
+        detail::make_window2d("conv2d", input, params, detail::WindowKind::convolution);
+
+    // The matrix products pass these sizes to BLAS as 32-bit integers.
+    const std::size_t rows = w.channels * w.kernel_h * w.kernel_w;
+    for (std::size_t extent : {rows, w.output_plane(), weight[0]}) {
+        if (extent > static_cast<std::size_t>(INT_MAX)) {
+            throw not_implemented("conv2d: a matrix dimension exceeds the 32-bit BLAS limit");
+        }
+    }
+    return w;
+}
+
+// Inputs: x (N, C_in, H, W), weight (C_out, C_in, kH, kW) and optionally
+// bias (C_out). attrs.ints contains stride (h, w), padding (h, w) and
+// dilation (h, w). The kernel size comes from the weight.
+struct Conv2d {
+    static constexpr OpInfo kInfo{
+        .name = "conv2d", .arity = kVariadic, .saved_inputs = kSaveInput0 | kSaveInput1};
+
+    static OutputSpec infer(const OpArgs& args) {
+        if (args.size() < 2 || args.size() > 3) {
+            throw value_error("conv2d: expected input, weight and an optional bias, got " +
+                              std::to_string(args.size()) + " tensors");
+        }
+        check_same_dtype(args);
+        if (!is_floating(args.dtype(0))) {
+            detail::throw_not_floating("conv2d", args.dtype(0));
+        }
+        const Window2d w = conv_window(args);
+        return {Shape{w.batch, args.shape(1)[0], w.out_h, w.out_w}, args.dtype(0)};
+    }
+
+    // y_n = W X_n per sample. With a bias, y_n starts as the bias broadcast
+    // over its rows and the product adds to it (beta = 1).
+    template <class T>
+    static void forward(const OpArgs& args, xt::xarray<T>& y) {
+        const Window2d w = conv_window(args);
+        const std::size_t c_out = args.shape(1)[0];
+        const std::size_t k = w.channels * w.kernel_h * w.kernel_w;
+        const std::size_t plane = w.output_plane();
+        const T* x = args.values<T>(0).data();
+        const T* weight = args.values<T>(1).data();
+        const T* bias = args.size() == 3 ? args.values<T>(2).data() : nullptr;
+        T* columns = is_pointwise(w) ? nullptr : column_buffer<T>(k * plane);
+
+        for (std::size_t n = 0; n < w.batch; ++n) {
+            const T* x_n = x + n * w.channels * w.input_plane();
+            T* y_n = y.data() + n * c_out * plane;
+            if (columns != nullptr) {
+                im2col(w, x_n, columns);
+            }
+            if (bias != nullptr) {
+                for (std::size_t o = 0; o < c_out; ++o) {
+                    std::fill(y_n + o * plane, y_n + (o + 1) * plane, bias[o]);
+                }
+            }
+            detail::gemm<T>(false, false, c_out, plane, k, T(1), weight, k,
+                            columns != nullptr ? columns : x_n, plane,
+                            bias != nullptr ? T(1) : T(0), y_n, plane);
+        }
+    }
+
+    template <class T>
+    static void vjp(const VjpArgs& args) {
+        const Window2d w = conv_window(args);
+        auto* grad_x = args.grad<T>(0);
+        auto* grad_w = args.grad<T>(1);
+        if (grad_x != nullptr || grad_w != nullptr) {
+            input_and_weight_grads(args, w, grad_x, grad_w);
+        }
+        if (args.size() == 3) {
+            if (auto* grad_b = args.grad<T>(2)) {
+                bias_grad(w, args.grad_output<T>(), *grad_b);
+            }
+        }
+    }
+
+    // Per sample: dW += dy_n X_n^T, then dX_n = W^T dy_n, which col2im folds
+    // back onto the input. X_n is rebuilt from the saved input instead of
+    // being saved, so the tape keeps no im2col matrices. Either gradient may
+    // be null when no input needs it.
+    template <class T>
+    static void input_and_weight_grads(const VjpArgs& args, const Window2d& w,
+                                       xt::xarray<T>* grad_x, xt::xarray<T>* grad_w) {
+        const std::size_t c_out = args.shape(1)[0];
+        const std::size_t k = w.channels * w.kernel_h * w.kernel_w;
+        const std::size_t plane = w.output_plane();
+        const bool pointwise = is_pointwise(w);
+        const T* x = args.values<T>(0).data();
+        const T* weight = args.values<T>(1).data();
+        const T* grad_y = args.grad_output<T>().data();
+        T* columns = pointwise ? nullptr : column_buffer<T>(k * plane);
+        if (grad_x != nullptr) {
+            grad_x->resize(args.shape(0));
+            if (!pointwise) {
+                grad_x->fill(T(0));  // col2im adds into it
+            }
+        }
+        if (grad_w != nullptr) {
+            grad_w->resize(args.shape(1));
+            grad_w->fill(T(0));
+        }
+
+        for (std::size_t n = 0; n < w.batch; ++n) {
+            const T* x_n = x + n * w.channels * w.input_plane();
+            const T* dy_n = grad_y + n * c_out * plane;
+            if (grad_w != nullptr) {
+                if (!pointwise) {
+                    im2col(w, x_n, columns);
+                }
+                detail::gemm<T>(false, true, c_out, k, plane, T(1), dy_n, plane,
+                                pointwise ? x_n : columns, plane, T(1), grad_w->data(), k);
+            }
+            if (grad_x != nullptr) {
+                T* dx_n = grad_x->data() + n * w.channels * w.input_plane();
+                detail::gemm<T>(true, false, k, plane, c_out, T(1), weight, k, dy_n, plane, T(0),
+                                pointwise ? dx_n : columns, plane);
+                if (!pointwise) {
+                    col2im(w, columns, dx_n);
+                }
+            }
+        }
+    }
+
+    // db[o] = sum of dy[:, o, :, :], accumulated in double.
+    template <class T>
+    static void bias_grad(const Window2d& w, const xt::xarray<T>& grad_y, xt::xarray<T>& grad_b) {
+        const std::size_t c_out = grad_y.shape()[1];
+        const std::size_t plane = w.output_plane();
+        grad_b.resize(Shape{c_out});
+        for (std::size_t o = 0; o < c_out; ++o) {
+            double total = 0.0;
+            for (std::size_t n = 0; n < w.batch; ++n) {
+                total += detail::sum_contiguous(grad_y.data() + (n * c_out + o) * plane, plane);
+            }
+            grad_b.data()[o] = static_cast<T>(total);
+        }
+    }
+
+    static std::string describe(const OpAttrs& attrs) {
+        const auto& ints = attrs.ints;
+        return "stride=" + detail::pair_string(ints[0], ints[1]) +
+               ", padding=" + detail::pair_string(ints[2], ints[3]) +
+               ", dilation=" + detail::pair_string(ints[4], ints[5]);
+    }
+};
+
+const OpDef& kConv2d = define_op<Conv2d>();
+
+}  // namespace
+
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias,
+              const Conv2dParams& params) {
+    if (params.groups < 1) {
+        throw value_error("conv2d: groups must be positive, got " + std::to_string(params.groups));
+    }
+    if (params.groups != 1) {
+        throw not_implemented("conv2d: groups = " + std::to_string(params.groups) +
+                              " is not supported; only groups = 1 is");
+    }
+    OpAttrs attrs;
+    attrs.ints = {params.stride.first,   params.stride.second,  params.padding.first,
+                  params.padding.second, params.dilation.first, params.dilation.second};
+    if (bias.defined()) {
+        return apply(kConv2d, input, weight, bias, attrs);
+    }
+    const Tensor* inputs[] = {&input, &weight};
+    return apply(kConv2d, std::span<const Tensor* const>(inputs), attrs);
+}
+
+}  // namespace xgrad
