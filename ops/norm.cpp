@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/batch_norm_statistics.hpp"
 #include "xgrad/op.hpp"
 
 namespace xgrad {
@@ -117,42 +118,104 @@ OutputSpec check_args(const OpArgs& args, std::size_t required, const char* cons
     return {shape, args.dtype(0)};
 }
 
-// Per-channel mean and biased variance, in two passes for accuracy.
+// The per-plane sums below run in kLanes independent double accumulators,
+// so that the additions do not wait on each other and the compiler can keep
+// them in vector registers. The lanes are added in a fixed order, so the
+// result does not depend on the build or the machine.
+constexpr std::size_t kLanes = 8;
+
+template <class Term>
+double sum_lanes(std::size_t n, Term term) {
+    double partial[kLanes] = {};
+    std::size_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        for (std::size_t lane = 0; lane < kLanes; ++lane) {
+            partial[lane] += term(i + lane);
+        }
+    }
+    double total = 0.0;
+    for (double value : partial) {
+        total += value;
+    }
+    for (; i < n; ++i) {
+        total += term(i);
+    }
+    return total;
+}
+
+// Mean and sum of squared deviations (M2) of a group of values.
+struct Moments {
+    double count = 0.0;
+    double mean = 0.0;
+    double m2 = 0.0;
+
+    // Adds another group: with delta = other.mean - mean and n = count +
+    // other.count, M2 becomes m2 + other.m2 + delta^2 count other.count / n.
+    // Each group's M2 is taken around its own mean, so no large sums cancel.
+    void merge(const Moments& other) {
+        const double total = count + other.count;
+        const double delta = other.mean - mean;
+        mean += delta * (other.count / total);
+        m2 += other.m2 + delta * delta * (count * other.count / total);
+        count = total;
+    }
+};
+
+// Moments of n contiguous values. Both passes read a plane that is small
+// enough to stay in cache, so the input is read from memory once.
+template <class T>
+Moments plane_moments(const T* values, std::size_t n) {
+    Moments plane{.count = static_cast<double>(n)};
+    plane.mean = sum_lanes(n, [values](std::size_t i) { return static_cast<double>(values[i]); }) /
+                 plane.count;
+    const double center = plane.mean;
+    plane.m2 = sum_lanes(n, [values, center](std::size_t i) {
+        const double centered = static_cast<double>(values[i]) - center;
+        return centered * centered;
+    });
+    return plane;
+}
+
+// Per-channel mean and biased variance in one pass over memory: each (n, c)
+// plane gets its own two-pass moments, and the planes of a channel are
+// merged.
 template <class T>
 void channel_moments(const xt::xarray<T>& x, const ChannelLayout& layout, std::vector<double>& mean,
                      std::vector<double>& var) {
-    mean.assign(layout.channels, 0.0);
-    var.assign(layout.channels, 0.0);
-    const T* data = x.data();
+    std::vector<Moments> channels(layout.channels);
     for (std::size_t n = 0; n < layout.batch; ++n) {
         for (std::size_t c = 0; c < layout.channels; ++c) {
-            const T* values = data + layout.offset(n, c);
-            double total = 0.0;
-            for (std::size_t s = 0; s < layout.inner; ++s) {
-                total += values[s];
+            const Moments plane = plane_moments(x.data() + layout.offset(n, c), layout.inner);
+            if (n == 0) {
+                channels[c] = plane;
+            } else {
+                channels[c].merge(plane);
             }
-            mean[c] += total;
         }
     }
-    const auto count = static_cast<double>(layout.per_channel());
-    for (double& value : mean) {
-        value /= count;
-    }
-    for (std::size_t n = 0; n < layout.batch; ++n) {
-        for (std::size_t c = 0; c < layout.channels; ++c) {
-            const T* values = data + layout.offset(n, c);
-            double total = 0.0;
-            for (std::size_t s = 0; s < layout.inner; ++s) {
-                const double centered = values[s] - mean[c];
-                total += centered * centered;
-            }
-            var[c] += total;
-        }
-    }
-    for (double& value : var) {
-        value /= count;
+    mean.resize(layout.channels);
+    var.resize(layout.channels);
+    for (std::size_t c = 0; c < layout.channels; ++c) {
+        mean[c] = channels[c].mean;
+        var[c] = channels[c].m2 / channels[c].count;
     }
 }
+
+// Converts per-channel statistics to BatchStatistics tensors of dtype T.
+template <class T>
+BatchStatistics make_statistics(const std::vector<double>& mean, const std::vector<double>& var,
+                                std::size_t count) {
+    xt::xarray<T> mean_values(Shape{mean.size()});
+    xt::xarray<T> var_values(Shape{var.size()});
+    std::copy(mean.begin(), mean.end(), mean_values.begin());
+    std::copy(var.begin(), var.end(), var_values.begin());
+    return {Tensor(std::move(mean_values)), Tensor(std::move(var_values)), count};
+}
+
+// The destination of the statistics of the next batch_norm forward on this
+// thread, or nullptr. Set only inside batch_norm_with_statistics, around one
+// call.
+thread_local BatchStatistics* statistics_sink = nullptr;
 
 std::vector<double> inverse_std(const std::vector<double>& var, double eps) {
     std::vector<double> result(var.size());
@@ -205,15 +268,15 @@ void gradient_sums(const xt::xarray<T>& x, const xt::xarray<T>& grad_out,
         for (std::size_t c = 0; c < layout.channels; ++c) {
             const T* in = x.data() + layout.offset(n, c);
             const T* dy = grad_out.data() + layout.offset(n, c);
-            double total = 0.0;
-            double weighted = 0.0;
-            for (std::size_t s = 0; s < layout.inner; ++s) {
-                total += dy[s];
-                weighted += dy[s] * (in[s] - mean[c]);
-            }
-            sum_dy[c] += total;
-            sum_dy_xhat[c] += weighted * inv_std[c];
+            const double center = mean[c];
+            sum_dy[c] += sum_lanes(layout.inner, [dy](std::size_t s) { return double(dy[s]); });
+            sum_dy_xhat[c] += sum_lanes(layout.inner, [in, dy, center](std::size_t s) {
+                return double(dy[s]) * (double(in[s]) - center);
+            });
         }
+    }
+    for (std::size_t c = 0; c < layout.channels; ++c) {
+        sum_dy_xhat[c] *= inv_std[c];
     }
 }
 
@@ -266,7 +329,12 @@ struct BatchNorm {
     static void forward(const OpArgs& args, xt::xarray<T>& y) {
         std::vector<double> mean;
         std::vector<double> var;
-        channel_moments(args.values<T>(0), layout_of(args.shape(0)), mean, var);
+        const ChannelLayout layout = layout_of(args.shape(0));
+        channel_moments(args.values<T>(0), layout, mean, var);
+        if (statistics_sink != nullptr) {
+            *statistics_sink = make_statistics<T>(mean, var, layout.per_channel());
+            statistics_sink = nullptr;
+        }
         normalize<T>(args, 1, mean, inverse_std(var, args.attrs().scalars[0]), y);
     }
 
@@ -462,20 +530,41 @@ BatchStatistics batch_statistics(const Tensor& x) {
     check_has_values("batch_statistics", x.shape());
     const ChannelLayout layout = layout_of(x.shape());
     BatchStatistics statistics;
-    statistics.count = layout.per_channel();
     detail::visit_floating(x.dtype(), "batch_statistics", [&](auto zero) {
         using T = decltype(zero);
         std::vector<double> mean;
         std::vector<double> var;
         channel_moments(x.values<T>(), layout, mean, var);
-        xt::xarray<T> mean_values(Shape{layout.channels});
-        xt::xarray<T> var_values(Shape{layout.channels});
-        std::copy(mean.begin(), mean.end(), mean_values.begin());
-        std::copy(var.begin(), var.end(), var_values.begin());
-        statistics.mean = Tensor(std::move(mean_values));
-        statistics.biased_var = Tensor(std::move(var_values));
+        statistics = make_statistics<T>(mean, var, layout.per_channel());
     });
     return statistics;
 }
+
+namespace detail {
+
+Tensor batch_norm_with_statistics(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                  double eps, BatchStatistics& statistics) {
+    // Clears the sink also when batch_norm throws.
+    struct SinkScope {
+        explicit SinkScope(BatchStatistics& target) { statistics_sink = &target; }
+        ~SinkScope() { statistics_sink = nullptr; }
+        SinkScope(const SinkScope&) = delete;
+        SinkScope& operator=(const SinkScope&) = delete;
+    };
+
+    statistics = BatchStatistics{};
+    Tensor y;
+    {
+        const SinkScope scope(statistics);
+        y = batch_norm(x, weight, bias, eps);
+    }
+    // The forward left the sink unfilled if it did not run on this thread.
+    if (statistics.count == 0) {
+        statistics = batch_statistics(x);
+    }
+    return y;
+}
+
+}  // namespace detail
 
 }  // namespace xgrad

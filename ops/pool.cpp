@@ -72,22 +72,111 @@ void for_each_window(const Window2d& w, Visit visit) {
     }
 }
 
+// Whether `value` replaces `best` as a window's maximum in a row-major scan.
+// A NaN beats every number, and a later NaN beats an earlier one, which
+// matches PyTorch's CPU max_pool2d kernel. Written without && or || so that
+// the compiler can use selects: on random data a branch here mispredicts
+// about every other window.
+template <class T>
+[[gnu::always_inline]] inline bool beats(T value, T best) {
+    return (value > best) | std::isnan(value);
+}
+
 // Returns the offset, within its plane, of the first maximum of a window in
-// row-major order. A NaN beats every number, and a later NaN beats an earlier
-// one, which matches PyTorch's CPU max_pool2d kernel.
+// row-major order, under the rule of beats().
 template <class T>
 std::size_t window_argmax(const T* plane, std::size_t width, Span rows, Span columns) {
     std::size_t best = rows.first * width + columns.first;
+    T best_value = plane[best];
     for (std::size_t r = rows.first; r < rows.last; ++r) {
         for (std::size_t c = columns.first; c < columns.last; ++c) {
             const std::size_t at = r * width + c;
             const T value = plane[at];
-            if (value > plane[best] || std::isnan(value)) {
-                best = at;
-            }
+            const bool take = beats(value, best_value);
+            best = take ? at : best;
+            best_value = take ? value : best_value;
         }
     }
     return best;
+}
+
+// The common 2x2 window with stride 2 and no padding. Its windows tile the
+// input, so each input value belongs to at most one window.
+bool is_2x2_stride_2(const Window2d& w) {
+    return w.kernel_h == 2 && w.kernel_w == 2 && w.stride_h == 2 && w.stride_w == 2 &&
+           w.pad_h == 0 && w.pad_w == 0;
+}
+
+// The maximum of a 2x2 window under the rule of beats(), scanned in the same
+// order as window_argmax. `wins` is 1 << k when the value at row-major
+// position k is the maximum. Straight-line selects let the compiler
+// vectorize the loops that call it once it is inlined.
+template <class T>
+struct WindowMax {
+    T value;
+    int wins;
+};
+
+template <class T>
+[[gnu::always_inline]] inline WindowMax<T> max_2x2(T top_left, T top_right, T bottom_left,
+                                                   T bottom_right) {
+    WindowMax<T> best{top_left, 1};
+    const bool second = beats(top_right, best.value);
+    best.value = second ? top_right : best.value;
+    best.wins = second ? 2 : best.wins;
+    const bool third = beats(bottom_left, best.value);
+    best.value = third ? bottom_left : best.value;
+    best.wins = third ? 4 : best.wins;
+    const bool fourth = beats(bottom_right, best.value);
+    best.value = fourth ? bottom_right : best.value;
+    best.wins = fourth ? 8 : best.wins;
+    return best;
+}
+
+// max_pool2d's forward for is_2x2_stride_2 windows, one output row at a time.
+template <class T>
+void max_pool_2x2(const Window2d& w, const T* x, T* y) {
+    for (std::size_t plane = 0; plane < w.batch * w.channels; ++plane) {
+        for (std::size_t i = 0; i < w.out_h; ++i) {
+            const T* top = x + plane * w.input_plane() + 2 * i * w.width;
+            const T* bottom = top + w.width;
+            T* out = y + plane * w.output_plane() + i * w.out_w;
+            for (std::size_t j = 0; j < w.out_w; ++j) {
+                out[j] =
+                    max_2x2(top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]).value;
+            }
+        }
+    }
+}
+
+// max_pool2d's VJP for is_2x2_stride_2 windows: writes every element of dx
+// that a window covers, the window's gradient at its maximum and zero
+// elsewhere, so dx needs a zero fill only for an odd height or width.
+template <class T>
+void max_pool_2x2_vjp(const Window2d& w, const T* x, const T* grad_y, T* dx) {
+    const bool uncovered = w.height % 2 != 0 || w.width % 2 != 0;  // a last row or column
+    for (std::size_t plane = 0; plane < w.batch * w.channels; ++plane) {
+        if (uncovered) {
+            std::fill(dx + plane * w.input_plane(), dx + (plane + 1) * w.input_plane(), T(0));
+        }
+        for (std::size_t i = 0; i < w.out_h; ++i) {
+            const std::size_t row = plane * w.input_plane() + 2 * i * w.width;
+            const T* top = x + row;
+            const T* bottom = top + w.width;
+            const T* dy = grad_y + plane * w.output_plane() + i * w.out_w;
+            T* dx_top = dx + row;
+            T* dx_bottom = dx_top + w.width;
+            for (std::size_t j = 0; j < w.out_w; ++j) {
+                const int wins =
+                    max_2x2(top[2 * j], top[2 * j + 1], bottom[2 * j], bottom[2 * j + 1]).wins;
+                const T grad = dy[j];
+                dx_top[2 * j] = (wins & 1) != 0 ? grad : T(0);
+                dx_top[2 * j + 1] = (wins & 2) != 0 ? grad : T(0);
+                dx_bottom[2 * j] = (wins & 4) != 0 ? grad : T(0);
+                dx_bottom[2 * j + 1] = (wins & 8) != 0 ? grad : T(0);
+            }
+        }
+    }
 }
 
 // attrs: see pool_window.
@@ -101,6 +190,10 @@ struct MaxPool2d {
         const Window2d w = pool_window(args);
         const T* x = args.values<T>(0).data();
         T* out = y.data();
+        if (is_2x2_stride_2(w)) {
+            max_pool_2x2(w, x, out);
+            return;
+        }
         for_each_window(w, [&w, x, out](std::size_t plane, Span rows, Span columns, std::size_t o) {
             const T* input = x + plane * w.input_plane();
             out[o] = input[window_argmax(input, w.width, rows, columns)];
@@ -116,8 +209,12 @@ struct MaxPool2d {
         const T* grad_y = args.grad_output<T>().data();
         auto* grad_x = args.grad<T>(0);
         grad_x->resize(args.shape(0));
-        grad_x->fill(T(0));
         T* dx = grad_x->data();
+        if (is_2x2_stride_2(w)) {
+            max_pool_2x2_vjp(w, x, grad_y, dx);
+            return;
+        }
+        grad_x->fill(T(0));
         for_each_window(
             w, [&w, x, grad_y, dx](std::size_t plane, Span rows, Span columns, std::size_t o) {
                 const std::size_t offset = plane * w.input_plane();

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "nn/batch_norm_statistics.hpp"
 #include "xgrad/op.hpp"
 #include "xgrad/ops/norm.hpp"
 
@@ -86,15 +87,16 @@ Tensor BatchNorm::forward(const Tensor& x) {
                           shape_string(x.shape()) +
                           "; use a batch of at least 2 examples or call eval()");
     }
-    Tensor y = batch_norm(x, weight, bias, options_.eps);
-    if (is_training() && options_.track_running_stats) {
-        update_running_stats(x);
+    if (!is_training() || !options_.track_running_stats) {
+        return batch_norm(x, weight, bias, options_.eps);
     }
+    BatchStatistics batch;
+    Tensor y = detail::batch_norm_with_statistics(x, weight, bias, options_.eps, batch);
+    update_running_stats(batch);
     return y;
 }
 
-void BatchNorm::update_running_stats(const Tensor& x) {
-    const BatchStatistics batch = batch_statistics(x);
+void BatchNorm::update_running_stats(const BatchStatistics& batch) {
     const auto count = static_cast<double>(batch.count);
 
     std::int64_t& batches = num_batches_tracked.mutable_values<std::int64_t>().flat(0);
@@ -102,7 +104,7 @@ void BatchNorm::update_running_stats(const Tensor& x) {
     const double momentum =
         options_.momentum ? *options_.momentum : 1.0 / static_cast<double>(batches);
 
-    detail::visit_floating(x.dtype(), "BatchNorm", [&](auto zero) {
+    detail::visit_floating(batch.mean.dtype(), "BatchNorm", [&](auto zero) {
         using T = decltype(zero);
         const xt::xarray<T>& batch_mean = batch.mean.values<T>();
         const xt::xarray<T>& batch_var = batch.biased_var.values<T>();

@@ -21,6 +21,15 @@
 //                    float32 graph
 //   infer_sparse     the same forward with 90% of each weight pruned and the
 //                    layers made sparse, against xgrad's dense graph
+//   conv_step        forward + backward of each conv layer of examples/fashion_cnn
+//                    (3x3, padding 1, no bias; 1->32 channels at 28x28,
+//                    32->64 at 14x14, 64->64 at 7x7), batch 128, float32,
+//                    summed over the three layers, against libtorch's
+//                    torch::conv2d
+//   conv_forward     the forward of the largest of those layers (32->64 at
+//                    14x14), xgrad's im2col plus OpenBLAS and libtorch against
+//                    oneDNN's convolution primitive on NCHW data (its layout
+//                    reorders included), all on 2 threads
 //   peak_memory      peak resident memory of one training epoch above the
 //                    process's memory before it, each library in its own
 //                    process, against libtorch
@@ -41,6 +50,7 @@
 // OMP_WAIT_POLICY=PASSIVE; both libraries use 2 threads.
 
 #include <cblas.h>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
@@ -374,6 +384,234 @@ private:
     xgrad::Graph sparse_;
 };
 
+// --- convolution ----------------------------------------------------------------------
+
+// The convolution layers of examples/fashion_cnn: 3x3 kernels, padding 1, no
+// bias, at batch 128 on the image sizes the example feeds them.
+struct ConvLayer {
+    std::int64_t in_channels;
+    std::int64_t out_channels;
+    std::int64_t side;
+};
+constexpr ConvLayer kConvLayers[] = {{1, 32, 28}, {32, 64, 14}, {64, 64, 7}};
+constexpr std::size_t kLargestConv = 1;  // the largest number of multiply-adds: 64 x 288 x (128 * 196)
+constexpr std::int64_t kConvBatch = 128;
+constexpr int kConvStepsPerRound = 5;
+constexpr int kConvForwardsPerRound = 10;
+
+torch::Tensor torch_copy(const xgrad::Tensor& tensor) {
+    const auto& values = tensor.values<float>();
+    const std::vector<std::int64_t> shape(tensor.shape().begin(), tensor.shape().end());
+    return torch::from_blob(const_cast<float*>(values.data()), shape).clone();
+}
+
+template <typename Call>
+double ms_per_repeat(int repeats, Call call) {
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < repeats; ++i) {
+        call();
+    }
+    return bench::seconds_since(start) * 1e3 / repeats;
+}
+
+// Forward and backward of each conv layer on its own fixed input and output
+// gradient, the same values in both libraries. The first layer's input (the
+// images) needs no gradient, as in the example.
+class ConvStack {
+public:
+    ConvStack() {
+        xgrad::Generator generator(7);
+        for (const ConvLayer& layer : kConvLayers) {
+            const auto side = static_cast<std::size_t>(layer.side);
+            const auto in = static_cast<std::size_t>(layer.in_channels);
+            const auto out = static_cast<std::size_t>(layer.out_channels);
+            inputs_.push_back(xgrad::uniform({kConvBatch, in, side, side}, -1.0, 1.0, generator));
+            weights_.push_back(xgrad::uniform({out, in, 3, 3}, -0.1, 0.1, generator));
+            grads_.push_back(xgrad::uniform({kConvBatch, out, side, side}, -1.0, 1.0, generator));
+            torch_inputs_.push_back(torch_copy(inputs_.back()));
+            torch_weights_.push_back(torch_copy(weights_.back()));
+            torch_grads_.push_back(torch_copy(grads_.back()));
+            const bool input_grad = inputs_.size() > 1;
+            inputs_.back().requires_grad_(input_grad);
+            torch_inputs_.back().requires_grad_(input_grad);
+            weights_.back().requires_grad_(true);
+            torch_weights_.back().requires_grad_(true);
+        }
+    }
+
+    double xgrad_ms() {
+        return ms_per_repeat(kConvStepsPerRound, [this] {
+            for (std::size_t i = 0; i < inputs_.size(); ++i) {
+                xgrad_layer(i);
+            }
+        });
+    }
+
+    double torch_ms() {
+        return ms_per_repeat(kConvStepsPerRound, [this] {
+            for (std::size_t i = 0; i < torch_inputs_.size(); ++i) {
+                torch_layer(i);
+            }
+        });
+    }
+
+    /// Largest difference between the libraries' weight gradients of layer
+    /// `i`, relative to the largest gradient.
+    double check(std::size_t i) {
+        xgrad_layer(i);
+        torch_layer(i);
+        const xgrad::Tensor grad = weights_[i].grad();
+        const float* xgrad_grad = grad.values<float>().data();
+        const torch::Tensor torch_grad = torch_weights_[i].grad().contiguous();
+        const float* peer = torch_grad.data_ptr<float>();
+        double largest = 0.0;
+        double difference = 0.0;
+        for (std::int64_t j = 0; j < torch_grad.numel(); ++j) {
+            largest = std::max(largest, std::abs(double(peer[j])));
+            difference = std::max(difference, std::abs(double(xgrad_grad[j]) - peer[j]));
+        }
+        return difference / largest;
+    }
+
+private:
+    void xgrad_layer(std::size_t i) {
+        inputs_[i].zero_grad();
+        weights_[i].zero_grad();
+        const xgrad::Tensor y = xgrad::conv2d(inputs_[i], weights_[i], {}, {.padding = {1, 1}});
+        y.backward(grads_[i]);
+    }
+
+    void torch_layer(std::size_t i) {
+        torch_inputs_[i].mutable_grad() = torch::Tensor();
+        torch_weights_[i].mutable_grad() = torch::Tensor();
+        const torch::Tensor y = torch::conv2d(torch_inputs_[i], torch_weights_[i], {}, {1, 1}, {1, 1});
+        y.backward(torch_grads_[i]);
+    }
+
+    std::vector<xgrad::Tensor> inputs_;
+    std::vector<xgrad::Tensor> weights_;
+    std::vector<xgrad::Tensor> grads_;
+    std::vector<torch::Tensor> torch_inputs_;
+    std::vector<torch::Tensor> torch_weights_;
+    std::vector<torch::Tensor> torch_grads_;
+};
+
+// The largest conv layer's forward three ways: xgrad's im2col plus OpenBLAS,
+// oneDNN's convolution primitive, and libtorch's torch::conv2d. oneDNN reads
+// and writes NCHW float32 like xgrad but computes in blocked layouts of its
+// own choice. The reorders into and out of them (input, weight and output)
+// run in every call, because in training the weight changes at every step.
+class ConvForward {
+public:
+    ConvForward() : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
+        using dnnl::memory;
+        const ConvLayer& layer = kConvLayers[kLargestConv];
+        const auto side = static_cast<std::size_t>(layer.side);
+        xgrad::Generator generator(8);
+        input_ = xgrad::uniform({kConvBatch, static_cast<std::size_t>(layer.in_channels), side, side},
+                                -1.0, 1.0, generator);
+        weight_ = xgrad::uniform({static_cast<std::size_t>(layer.out_channels),
+                                  static_cast<std::size_t>(layer.in_channels), 3, 3},
+                                 -0.1, 0.1, generator);
+        torch_input_ = torch_copy(input_);
+        torch_weight_ = torch_copy(weight_);
+        output_.resize(static_cast<std::size_t>(kConvBatch * layer.out_channels * layer.side * layer.side));
+
+        const memory::dims source{kConvBatch, layer.in_channels, layer.side, layer.side};
+        const memory::dims weights{layer.out_channels, layer.in_channels, 3, 3};
+        const memory::dims destination{kConvBatch, layer.out_channels, layer.side, layer.side};
+        const memory::dims strides{1, 1};
+        const memory::dims padding{1, 1};
+        const auto f32 = memory::data_type::f32;
+        const auto any = memory::format_tag::any;
+        const dnnl::convolution_forward::primitive_desc description(
+            dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                            dnnl::algorithm::convolution_direct, {source, f32, any},
+                                            {weights, f32, any}, {destination, f32, any}, strides,
+                                            padding, padding),
+            engine_);
+        implementation_ = description.impl_info_str();
+        convolution_ = dnnl::convolution_forward(description);
+
+        // oneDNN takes non-const handles but only reads the source and weights.
+        user_source_ = memory({source, f32, memory::format_tag::nchw}, engine_,
+                              const_cast<float*>(input_.values<float>().data()));
+        user_weights_ = memory({weights, f32, memory::format_tag::oihw}, engine_,
+                               const_cast<float*>(weight_.values<float>().data()));
+        user_destination_ = memory({destination, f32, memory::format_tag::nchw}, engine_, output_.data());
+        source_ = memory(description.src_desc(), engine_);
+        weights_ = memory(description.weights_desc(), engine_);
+        destination_ = memory(description.dst_desc(), engine_);
+        to_source_ = dnnl::reorder(user_source_, source_);
+        to_weights_ = dnnl::reorder(user_weights_, weights_);
+        from_destination_ = dnnl::reorder(destination_, user_destination_);
+    }
+
+    double xgrad_ms() {
+        xgrad::NoGradGuard no_grad;
+        return ms_per_repeat(kConvForwardsPerRound, [this] {
+            const xgrad::Tensor y = xgrad::conv2d(input_, weight_, {}, {.padding = {1, 1}});
+        });
+    }
+
+    double onednn_ms() {
+        return ms_per_repeat(kConvForwardsPerRound, [this] { onednn_forward(); });
+    }
+
+    double torch_ms() {
+        torch::NoGradGuard no_grad;
+        return ms_per_repeat(kConvForwardsPerRound, [this] {
+            const torch::Tensor y = torch::conv2d(torch_input_, torch_weight_, {}, {1, 1}, {1, 1});
+        });
+    }
+
+    /// The implementation oneDNN chose, such as "brgconv:avx512_core".
+    const std::string& implementation() const { return implementation_; }
+
+    /// Largest difference between oneDNN's output and xgrad's.
+    float check() {
+        onednn_forward();
+        xgrad::NoGradGuard no_grad;
+        const xgrad::Tensor y = xgrad::conv2d(input_, weight_, {}, {.padding = {1, 1}});
+        const float* values = y.values<float>().data();
+        float largest = 0.0f;
+        for (std::size_t i = 0; i < output_.size(); ++i) {
+            largest = std::max(largest, std::abs(values[i] - output_[i]));
+        }
+        return largest;
+    }
+
+private:
+    void onednn_forward() {
+        to_source_.execute(stream_, user_source_, source_);
+        to_weights_.execute(stream_, user_weights_, weights_);
+        convolution_.execute(stream_, {{DNNL_ARG_SRC, source_},
+                                       {DNNL_ARG_WEIGHTS, weights_},
+                                       {DNNL_ARG_DST, destination_}});
+        from_destination_.execute(stream_, destination_, user_destination_);
+        stream_.wait();
+    }
+
+    xgrad::Tensor input_;
+    xgrad::Tensor weight_;
+    torch::Tensor torch_input_;
+    torch::Tensor torch_weight_;
+    std::vector<float> output_;
+    dnnl::engine engine_;
+    dnnl::stream stream_;
+    std::string implementation_;
+    dnnl::convolution_forward convolution_;
+    dnnl::memory user_source_;
+    dnnl::memory user_weights_;
+    dnnl::memory user_destination_;
+    dnnl::memory source_;
+    dnnl::memory weights_;
+    dnnl::memory destination_;
+    dnnl::reorder to_source_;
+    dnnl::reorder to_weights_;
+    dnnl::reorder from_destination_;
+};
+
 // --- reporting ---------------------------------------------------------------------------
 
 struct Comparison {
@@ -429,6 +667,10 @@ int run_timings(int rounds, const std::string& malloc_setting) {
     Comparison int8{"infer_int8", "ms per batch", "ms_per_batch_median", "xgrad_int8", "xgrad_f32", {}, {}};
     Comparison sparse{"infer_sparse", "ms per batch", "ms_per_batch_median", "xgrad_sparse", "xgrad_dense",
                       {}, {}};
+    Comparison conv{"conv_step", "ms per step", "ms_per_step_median", "xgrad", "libtorch", {}, {}};
+    Comparison conv_forward{"conv_forward", "ms per call", "ms_per_call_median", "xgrad", "onednn", {}, {}};
+    Comparison conv_forward_torch{"conv_forward", "ms per call", "ms_per_call_median", "libtorch", "onednn",
+                                  {}, {}};
 
     const ChainRun xgrad_check = xgrad_chain();  // also the warm-ups
     const ChainRun torch_check = torch_chain();
@@ -454,6 +696,20 @@ int run_timings(int rounds, const std::string& malloc_setting) {
     inference.int8_ms();
     inference.sparse_ms();
     inference.torch_ms();
+    ConvStack convs;
+    ConvForward conv_forwards;
+    for (std::size_t i = 0; i < std::size(kConvLayers); ++i) {
+        std::printf("conv_step: layer %zu: largest difference of the weight gradients, xgrad against "
+                    "libtorch, relative to the largest: %g\n",
+                    i, convs.check(i));
+    }
+    std::printf("conv_forward: oneDNN chose %s; largest difference from xgrad's output: %g\n",
+                conv_forwards.implementation().c_str(), conv_forwards.check());
+    convs.xgrad_ms();
+    convs.torch_ms();
+    conv_forwards.xgrad_ms();
+    conv_forwards.onednn_ms();
+    conv_forwards.torch_ms();
 
     for (int round = 0; round < rounds; ++round) {
         tape.xgrad.push_back(xgrad_chain().us_per_op);
@@ -474,6 +730,13 @@ int run_timings(int rounds, const std::string& malloc_setting) {
         int8.peer_values.push_back(dense);
         sparse.xgrad.push_back(inference.sparse_ms());
         sparse.peer_values.push_back(dense);
+        conv.xgrad.push_back(convs.xgrad_ms());
+        conv.peer_values.push_back(convs.torch_ms());
+        const double onednn = conv_forwards.onednn_ms();
+        conv_forward.xgrad.push_back(conv_forwards.xgrad_ms());
+        conv_forward.peer_values.push_back(onednn);
+        conv_forward_torch.xgrad.push_back(conv_forwards.torch_ms());
+        conv_forward_torch.peer_values.push_back(onednn);
     }
 
     bench::XgradEpoch xgrad_epoch(train);
@@ -483,7 +746,9 @@ int run_timings(int rounds, const std::string& malloc_setting) {
         epoch.peer_values.push_back(torch_epoch.run());
     }
 
-    report({tape, small, step, epoch, gemm, gemm_torch, infer, int8, sparse}, malloc_setting);
+    report({tape, small, step, epoch, gemm, gemm_torch, infer, int8, sparse, conv, conv_forward,
+            conv_forward_torch},
+           malloc_setting);
     return 0;
 }
 

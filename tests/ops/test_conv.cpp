@@ -149,6 +149,8 @@ TEST_SUITE("conv") {
             {.padding = {2, 1}},
             {.stride = {3, 2}, .padding = {1, 2}, .dilation = {2, 3}},
             {.dilation = {1, 2}},
+            {.padding = {1, 1}, .dilation = {2, 2}},  // output as wide as the input
+            {.padding = {0, 1}, .dilation = {1, 2}},
         };
         Generator generator(20);
         const Tensor x = uniform({2, 3, 9, 8}, -1, 1, generator, Dtype::float64);
@@ -170,6 +172,22 @@ TEST_SUITE("conv") {
                                      reference_conv2d(values(x), values(w), nullptr, params),
                                      1e-12));
         }
+    }
+
+    TEST_CASE("conv2d over several sample chunks") {
+        // A 20x20 output puts two samples in a chunk, so a batch of 3 runs a
+        // chunk of two and then a chunk of one.
+        const Conv2dParams params{.padding = {1, 1}};
+        Generator generator(22);
+        const Tensor x = uniform({3, 2, 20, 20}, -1, 1, generator, Dtype::float64);
+        const Tensor w = uniform({3, 2, 3, 3}, -1, 1, generator, Dtype::float64);
+        const Tensor b = uniform({3}, -1, 1, generator, Dtype::float64);
+        CHECK(testing::all_close(values(conv2d(x, w, b, params)),
+                                 reference_conv2d(values(x), values(w), &values(b), params),
+                                 1e-12));
+        CHECK_GRADCHECK(
+            [params](const auto& in) { return conv2d(in[0], in[1], Tensor(), params); },
+            {random_input({3, 2, 20, 20}, 23), random_input({3, 2, 3, 3}, 24)});
     }
 
     TEST_CASE("conv2d float32 matches float64") {

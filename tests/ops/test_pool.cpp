@@ -36,6 +36,14 @@ TEST_SUITE("pool") {
                 },
                 {random_input({2, 3, 4, 6}, 1)});
         }
+        SUBCASE("default stride, odd height and width") {
+            // The last row and column lie outside every window and get zero.
+            CHECK_GRADCHECK(
+                [](const auto& in) {
+                    return max_pool2d(in[0], {.kernel = {2, 2}});
+                },
+                {random_input({2, 2, 5, 7}, 4)});
+        }
         SUBCASE("stride and padding, non-square") {
             CHECK_GRADCHECK(
                 [](const auto& in) {

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "xgrad/nn/module.hpp"
+#include "xgrad/ops/norm.hpp"
 
 namespace xgrad::nn {
 
@@ -79,7 +80,7 @@ class BatchNorm : public Module {
 
   private:
     void check_input(const Tensor& x) const;
-    void update_running_stats(const Tensor& x);
+    void update_running_stats(const BatchStatistics& batch);
 
     BatchNormOptions options_;
     std::size_t min_rank_;

@@ -1,8 +1,8 @@
 #pragma once
 
 // Two-dimensional convolution over NCHW tensors (batch, channels, height,
-// width), computed as im2col plus one BLAS matrix product (OpenBLAS's sgemm
-// or dgemm) per sample.
+// width), computed as im2col plus BLAS matrix products (OpenBLAS's sgemm or
+// dgemm), one per chunk of samples.
 
 #include <cstdint>
 #include <utility>
