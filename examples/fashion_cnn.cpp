@@ -72,7 +72,9 @@ Settings parse_settings(int argc, char** argv) {
               "Random crops: pad each training image by this many zero pixels, then crop 28x28 "
               "at a random offset (0 turns crops off).");
     flags.add("flip", "0.5", "Probability of mirroring a training image left to right.");
-    flags.add("validation", "5000", "Training images held out for validation after each epoch.");
+    flags.add("validation", "5000",
+              "Training images held out for validation after each epoch (at most a fifth of "
+              "them).");
     flags.add("limit-train", "0", "Use only the first N training images (0: all 60,000).");
     flags.add("limit-test", "0", "Use only the first N test images (0: all 10,000).");
     flags.add("inference-batch", "256", "Batch size of the inference-time measurement.");
@@ -85,11 +87,15 @@ Settings parse_settings(int argc, char** argv) {
 
     constexpr double kLargest = 1e300;
     Settings settings{};
-    settings.epochs = static_cast<int>(flags.get_count("epochs"));
+    settings.epochs = static_cast<int>(flags.get_count("epochs", 1));
     settings.batch_size = flags.get_count("batch-size", 2);  // batch norm needs two examples
     settings.lr = flags.get_double_in("lr", 0.0, kLargest);
     settings.weight_decay = flags.get_double_in("weight-decay", 0.0, kLargest);
-    std::stringstream widths(flags.get("channels"));
+    const std::string width_list = flags.get("channels");
+    if (!width_list.empty() && width_list.back() == ',') {
+        flags.fail("channels", "ends with a comma");
+    }
+    std::stringstream widths(width_list);
     for (std::string width; std::getline(widths, width, ',');) {
         if (width.empty() || width.find_first_not_of("0123456789") != std::string::npos ||
             width.size() > 5 || std::stoul(width) == 0) {
@@ -103,6 +109,9 @@ Settings parse_settings(int argc, char** argv) {
     settings.hidden = flags.get_count("hidden", 1);
     settings.dropout = flags.get_double_in("dropout", 0.0, 0.99);
     settings.crop_padding = flags.get_count("crop-padding");
+    if (settings.crop_padding > kSide) {
+        flags.fail("crop-padding", "expected at most 28, the image size");
+    }
     settings.flip = flags.get_double_in("flip", 0.0, 1.0);
     settings.validation = flags.get_count("validation");
     settings.limit_train = flags.get_count("limit-train");
@@ -205,8 +214,19 @@ int run(const Settings& settings) {
     const data::TensorDataset test = as_images(
         data::load_fashion_mnist(settings.data_dir, data::Split::test, settings.limit_test));
     const std::size_t validation = std::min(settings.validation, full_train.size() / 5);
+    if (validation < settings.validation) {
+        std::printf("Holding out %zu images for validation, a fifth of the training images, instead "
+                    "of --validation %zu\n",
+                    validation, settings.validation);
+    }
     auto [train_set, held_out] =
         data::random_split(full_train, full_train.size() - validation, settings.seed);
+    if (train_set.size() < settings.batch_size) {
+        throw xgrad::value_error("only " + std::to_string(train_set.size()) +
+                                 " training images, fewer than one batch of --batch-size " +
+                                 std::to_string(settings.batch_size) +
+                                 "; raise --limit-train or lower --batch-size");
+    }
     const Tensor inference_batch = test.head(settings.inference_batch).inputs();
     const std::size_t inference_size = inference_batch.shape()[0];
     std::printf("%zu training, %zu validation and %zu test images\n", train_set.size(),

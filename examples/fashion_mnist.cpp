@@ -123,7 +123,11 @@ Settings parse_settings(int argc, char** argv) {
     settings.weight_decay = flags.get_double_in("weight-decay", 0.0, kLargest);
     settings.schedule = flags.get_choice("schedule", {"cosine", "constant"});
     settings.activation = flags.get_choice("activation", examples::activation_names());
-    std::stringstream widths(flags.get("hidden"));
+    const std::string width_list = flags.get("hidden");
+    if (!width_list.empty() && width_list.back() == ',') {
+        flags.fail("hidden", "ends with a comma");
+    }
+    std::stringstream widths(width_list);
     for (std::string width; std::getline(widths, width, ',');) {
         if (width.empty() || width.find_first_not_of("0123456789") != std::string::npos ||
             width.size() > 6 || std::stoul(width) == 0) {

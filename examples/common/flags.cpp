@@ -38,19 +38,22 @@ void Flags::parse(int argc, char** argv) {
         arg = arg.substr(2);
         std::string value;
         const std::size_t equals = arg.find('=');
-        if (equals != std::string::npos) {
+        const bool inline_value = equals != std::string::npos;
+        if (inline_value) {
             value = arg.substr(equals + 1);
             arg = arg.substr(0, equals);
-        } else if (i + 1 < argc) {
-            value = argv[++i];
-        } else {
-            std::fprintf(stderr, "%s: --%s needs a value; see --help\n", program.c_str(), arg.c_str());
-            std::exit(2);
         }
         auto found = flags_.find(arg);
         if (found == flags_.end()) {
             std::fprintf(stderr, "%s: unknown flag --%s; see --help\n", program.c_str(), arg.c_str());
             std::exit(2);
+        }
+        if (!inline_value) {
+            if (i + 1 == argc) {
+                std::fprintf(stderr, "%s: --%s needs a value; see --help\n", program.c_str(), arg.c_str());
+                std::exit(2);
+            }
+            value = argv[++i];
         }
         found->second.value = value;
     }

@@ -2,5 +2,6 @@
 
 // Graph transforms: namespace xgrad::transforms.
 
+#include "xgrad/transforms/fold.hpp"
 #include "xgrad/transforms/prune.hpp"
 #include "xgrad/transforms/quantize.hpp"

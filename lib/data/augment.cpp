@@ -124,10 +124,23 @@ Tensor flip_batch(const Tensor& images, const ImageLayout& layout, const std::ve
     return Tensor(std::move(result));
 }
 
+// Paddings and shifts beyond this would overflow the padded sizes and the
+// offsets; no image is that large.
+constexpr std::size_t kLargestMove = std::size_t{1} << 30;
+
+void check_move(const char* augmentation, const char* field, std::size_t value) {
+    if (value > kLargestMove) {
+        throw value_error(std::string(augmentation) + ": " + field + " is " +
+                          std::to_string(value) + ", larger than the limit of " +
+                          std::to_string(kLargestMove) + " pixels");
+    }
+}
+
 }  // namespace
 
 Tensor RandomCrop::operator()(const Tensor& images, Generator& generator) const {
     const ImageLayout layout = image_layout("RandomCrop", images);
+    check_move("RandomCrop", "padding", padding);
     const std::size_t out_height = height == 0 ? layout.height : height;
     const std::size_t out_width = width == 0 ? layout.width : width;
     const std::size_t padded_height = layout.height + 2 * padding;
@@ -137,7 +150,7 @@ Tensor RandomCrop::operator()(const Tensor& images, Generator& generator) const 
             "RandomCrop: a " + std::to_string(out_height) + " x " + std::to_string(out_width) +
             " window does not fit in images of shape " + shape_string(images.shape()) +
             " padded by " + std::to_string(padding) + " to " + std::to_string(padded_height) +
-            " x " + std::to_string(padded_width) + "; lower height and width or raise padding");
+            " x " + std::to_string(padded_width) + "; lower height and width or raise the padding");
     }
 
     // Offset o in the padded image is offset o - padding in the input.
@@ -166,6 +179,7 @@ Tensor RandomHorizontalFlip::operator()(const Tensor& images, Generator& generat
 
 Tensor RandomShift::operator()(const Tensor& images, Generator& generator) const {
     const ImageLayout layout = image_layout("RandomShift", images);
+    check_move("RandomShift", "max_shift", max_shift);
     const auto largest = static_cast<std::int64_t>(max_shift);
     const std::uint64_t choices = 2 * max_shift + 1;
     std::vector<Placement> placements(layout.batch);

@@ -84,8 +84,8 @@ Tensor BatchNorm::forward(const Tensor& x) {
         throw value_error(type_name() +
                           ": expected more than 1 value per channel when using "
                           "batch statistics, got an input of shape " +
-                          shape_string(x.shape()) +
-                          "; use a batch of at least 2 examples or call eval()");
+                          shape_string(x.shape()) + "; use a batch of at least 2 examples" +
+                          (options_.track_running_stats ? " or call eval()" : ""));
     }
     if (!is_training() || !options_.track_running_stats) {
         return batch_norm(x, weight, bias, options_.eps);

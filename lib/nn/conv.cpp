@@ -38,7 +38,8 @@ Conv2d::Conv2d(const Conv2dOptions& options, Generator& generator) : options_(op
                           ", out=" + std::to_string(options.out_channels));
     }
     if (!is_floating(options.dtype)) {
-        throw value_error("Conv2d: dtype must be float32 or float64");
+        throw value_error(std::string("Conv2d: dtype must be float32 or float64, got ") +
+                          dtype_name(options.dtype));
     }
     detail::WindowParams2d params;
     params.kernel = to_array(options.kernel);
@@ -66,6 +67,11 @@ Conv2d::Conv2d(const Conv2dOptions& options, Generator& generator) : options_(op
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
+    if (x.defined() && x.dtype() != weight.dtype()) {
+        throw value_error("Conv2d: the input is " + std::string(dtype_name(x.dtype())) +
+                          " but the layer's weight is " + dtype_name(weight.dtype()) +
+                          "; convert the input with to_dtype() or set Conv2dOptions::dtype");
+    }
     return conv2d(
         x, weight, bias,
         {.stride = options_.stride, .padding = options_.padding, .dilation = options_.dilation});

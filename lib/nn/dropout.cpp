@@ -1,5 +1,6 @@
 #include "xgrad/nn/dropout.hpp"
 
+#include "autograd/tape.hpp"
 #include "xgrad/op.hpp"
 #include "xgrad/ops/binary.hpp"
 
@@ -17,6 +18,13 @@ Tensor Dropout::forward(const Tensor& x) {
     check_defined("Dropout", x);
     if (!is_training() || p_ == 0.0) {
         return x;
+    }
+    // The mask is drawn here, outside any op, so a graph would hold this one
+    // mask as a constant and apply it at every replay.
+    if (detail::is_capturing()) {
+        throw not_implemented("Dropout: capturing a graph in training mode would freeze one "
+                              "dropout mask for every replay; capture in eval mode, or train "
+                              "this model in eager mode");
     }
     // The mask is a constant of the recorded mul: kept elements carry the
     // scale 1 / (1 - p), dropped ones 0, so backward scales the same way.

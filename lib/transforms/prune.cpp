@@ -143,15 +143,19 @@ std::vector<double> layer_scores(const Graph& graph, const Mask& mask, const Pru
 
 }  // namespace
 
-std::vector<std::string> linear_weights(const Graph& graph) {
+namespace {
+
+// Names of the parameters read as input 1 (the weight) of nodes of the op
+// named `op`, through a mask node where there is one, in node order.
+std::vector<std::string> weights_of(const Graph& graph, const std::string& op) {
     std::vector<std::string> names;
     const std::vector<Mask> masks = find_masks(graph);
     for (const Node& node : graph.nodes()) {
-        if (std::string(node.op->info.name) != "linear" || node.inputs.size() < 2) {
+        if (node.op->info.name != op || node.inputs.size() < 2) {
             continue;
         }
         std::size_t weight = node.inputs[1];
-        // A masked weight reaches linear through its mask node.
+        // A masked weight reaches the node through its mask node.
         for (const Mask& mask : masks) {
             if (graph.nodes()[mask.node].output == weight) {
                 weight = mask.parameter;
@@ -165,6 +169,12 @@ std::vector<std::string> linear_weights(const Graph& graph) {
     }
     return names;
 }
+
+}  // namespace
+
+std::vector<std::string> linear_weights(const Graph& graph) { return weights_of(graph, "linear"); }
+
+std::vector<std::string> conv_weights(const Graph& graph) { return weights_of(graph, "conv2d"); }
 
 Graph add_masks(const Graph& graph, const std::vector<std::string>& parameters) {
     std::vector<bool> wanted(graph.values().size(), false);

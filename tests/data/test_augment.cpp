@@ -332,6 +332,14 @@ TEST_SUITE("augment") {
             doctest::Contains("RandomCrop: a 7 x 3 window does not fit in images of "
                               "shape (2, 5, 5) padded by 0 to 5 x 5"),
             shape_error);
+        const std::size_t huge = std::numeric_limits<std::size_t>::max() / 2;
+        CHECK_THROWS_WITH_AS(data::RandomCrop{.padding = huge}(zeros({2, 5, 5}), generator),
+                             doctest::Contains(("RandomCrop: padding is " + std::to_string(huge) +
+                                                ", larger than the limit")
+                                                   .c_str()),
+                             value_error);
+        CHECK_THROWS_WITH_AS(data::RandomShift{.max_shift = huge}(zeros({2, 5, 5}), generator),
+                             doctest::Contains("RandomShift: max_shift is"), value_error);
         CHECK_THROWS_WITH_AS(
             data::RandomHorizontalFlip{.p = 1.5}(zeros({2, 5, 5}), generator),
             doctest::Contains("RandomHorizontalFlip: p must be in [0, 1], got 1.5"), value_error);

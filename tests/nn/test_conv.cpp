@@ -98,7 +98,12 @@ TEST_SUITE("conv layers") {
         CHECK_THROWS_WITH_AS(
             nn::Conv2d(
                 {.in_channels = 1, .out_channels = 3, .kernel = {3, 3}, .dtype = Dtype::int64}),
-            doctest::Contains("Conv2d: dtype must be float32 or float64"), value_error);
+            doctest::Contains("Conv2d: dtype must be float32 or float64, got int64"), value_error);
+        nn::Conv2d float32_layer({.in_channels = 1, .out_channels = 3, .kernel = {3, 3}});
+        CHECK_THROWS_WITH_AS(float32_layer(zeros({1, 1, 5, 5}, Dtype::float64)),
+                             doctest::Contains("Conv2d: the input is float64 but the layer's weight "
+                                               "is float32"),
+                             value_error);
     }
 
     TEST_CASE("pooling modules match the ops") {

@@ -81,6 +81,17 @@ TEST_SUITE("layers") {
                              value_error);
     }
 
+    TEST_CASE("dropout refuses capture in training mode only") {
+        Generator generator(14);
+        nn::Dropout dropout(0.5, generator);
+        const Tensor x = ones({8});
+        CHECK_THROWS_WITH_AS(capture(dropout, x), doctest::Contains("freeze one dropout mask"),
+                             not_implemented);
+        dropout.eval();
+        Graph graph = capture(dropout, x);
+        CHECK(graph.forward({x})[0].values<float>() == x.values<float>());
+    }
+
     TEST_CASE("dropout gradient follows the mask") {
         Generator generator(12);
         nn::Dropout dropout(0.5, generator);

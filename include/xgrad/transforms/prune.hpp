@@ -38,8 +38,8 @@ enum class PruneMethod {
     magnitude,
     /// Smallest |w| across all chosen layers together (unstructured).
     global_magnitude,
-    /// Whole rows (output units, the weight's first axis) with the smallest
-    /// L1 norm.
+    /// Whole rows (output units, the weight's first axis; output channels of
+    /// a conv2d weight) with the smallest L1 norm.
     structured_l1,
     /// Whole rows with the smallest L2 norm.
     structured_l2,
@@ -66,6 +66,13 @@ struct PruneSpec {
 
 /// Names of the parameters that are the weight input of a `linear` node.
 std::vector<std::string> linear_weights(const Graph& graph);
+
+/// Names of the parameters that are the weight input of a `conv2d` node.
+/// Their first axis is the output channel, so structured_l1 and
+/// structured_l2 mask whole output channels (the weight keeps its shape).
+/// Pass them, or them together with linear_weights(), as
+/// PruneSpec::parameters to prune a convolutional network.
+std::vector<std::string> conv_weights(const Graph& graph);
 
 /// Inserts an all-ones mask buffer named "<name>.mask" and a `mul` node in
 /// front of each named parameter. Every reader of the parameter then reads
