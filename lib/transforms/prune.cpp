@@ -294,7 +294,14 @@ Graph bake_masks(const Graph& graph) {
 std::vector<LayerSparsity> sparsity_report(const Graph& graph) {
     std::vector<LayerSparsity> report;
     const std::vector<Mask> masks = find_masks(graph);
-    for (const std::string& name : linear_weights(graph)) {
+    std::vector<std::string> names;
+    for (const Mask& mask : masks) {
+        names.push_back(graph.value(mask.parameter).name);
+    }
+    if (names.empty()) {
+        names = linear_weights(graph);
+    }
+    for (const std::string& name : names) {
         const std::size_t id = graph.find_value(name);
         LayerSparsity layer{name, graph.value(id).tensor.numel(), 0};
         std::vector<double> values;

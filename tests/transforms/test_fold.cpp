@@ -171,5 +171,10 @@ TEST_SUITE("conv pruning") {
             CAPTURE(channel);
             CHECK(xt::sum(xt::view(mask, channel))() == (channel == 2 ? 0.0 : 27.0));
         }
+        // The report covers every masked weight, the conv weight included.
+        const std::vector<tf::LayerSparsity> report = tf::sparsity_report(pruned);
+        REQUIRE(report.size() == 1);
+        CHECK(report[0].name == "0.weight");
+        CHECK(report[0].zeros == 27);
     }
 }
