@@ -363,9 +363,8 @@ int run(const Settings& settings) {
     examples::write_curves(settings.out / "curves.svg", metrics);
     examples::write_summary(settings.out / "summary.json", inference_size, stages);
     examples::print_table(inference_size, stages);
-    std::printf("\nWrote model.npz, pruned.npz, metrics.csv, curves.svg, graph.dot and summary.json "
-                "to %s\n",
-                settings.out.c_str());
+    std::printf("\nWrote model.npz, %smetrics.csv, curves.svg, graph.dot and summary.json to %s\n",
+                stages.size() > 1 ? "pruned.npz, " : "", settings.out.c_str());
 
     if (!(result.accuracy >= settings.min_accuracy)) {
         std::printf("FAILED: dense test accuracy %.4f is below --min-accuracy %.4f\n", result.accuracy,
