@@ -268,34 +268,15 @@ void prune_and_fine_tune(nn::Module& model, const Settings& settings,
 
     xgrad::optim::AdamW optimizer(model.parameters(),
                                   {.lr = settings.prune_lr, .weight_decay = settings.weight_decay});
-    xgrad::optim::CosineAnnealingLR cosine(optimizer, std::max(settings.prune_epochs, 1));
     data::DataLoader loader = training_loader(settings, train_set, settings.seed + 1);
     const auto total_steps = static_cast<std::int64_t>(loader.size()) * settings.prune_epochs;
-    const tf::PruningSchedule schedule{.initial_sparsity = 0.0,
-                                       .final_sparsity = settings.prune_sparsity,
-                                       .begin_step = 0,
-                                       .end_step = std::max<std::int64_t>(total_steps * 2 / 3, 1),
-                                       .frequency = 50};
+    const tf::PruningSchedule schedule = examples::pruning_schedule(settings.prune_sparsity, total_steps);
     tf::GradualPruner pruner(masked, {.method = tf::PruneMethod::global_magnitude, .parameters = weights},
                              schedule, &optimizer);
 
-    std::int64_t step_index = 0;
     const examples::TrainStep train_step = eager_step(model, optimizer, apply_masks);
-    const examples::TrainStep step = [&](const data::Batch& batch) {
-        pruner.step(step_index++);
-        return train_step(batch);
-    };
-    for (int epoch = 1; epoch <= settings.prune_epochs; ++epoch) {
-        const double lr = optimizer.param_groups()[0].lr;
-        metrics.push_back(examples::run_epoch("prune", epoch, settings.prune_epochs, loader, step,
-                                              model, held_out, lr));
-        cosine.step();
-    }
-    // A schedule longer than the fine-tuning would leave the masks short of
-    // the target; finish it so the stage reports what it promises.
-    if (pruner.current_sparsity() < schedule.final_sparsity) {
-        pruner.step(schedule.end_step);
-    }
+    examples::fine_tune_while_pruning(pruner, schedule, settings.prune_epochs, loader, train_step,
+                                      optimizer, model, held_out, metrics);
     std::printf("%s", tf::format_sparsity_report(tf::sparsity_report(masked)).c_str());
 }
 

@@ -32,22 +32,22 @@ T* scratch_buffer(std::size_t size) {
     return buffer.data();
 }
 
-// A chunk contains as many samples as give its matrix products about
-// kChunkColumns columns (C_out rows and C_in kH kW inner size), so one
-// product per chunk replaces per-sample products that are too narrow for
-// OpenBLAS to run at full speed. Per sample, the 64 x 49 x 576 products of a
-// 7x7 layer at batch 128 took about twice as long as the same work in
-// products 400 to 1,600 columns wide (2 cores, OpenBLAS 0.3.21; see the
+// A chunk contains enough samples to give its matrix products about
+// kChunkColumns columns (C_out rows and C_in kH kW inner size). One product
+// per chunk replaces per-sample products that are too narrow for OpenBLAS to
+// run at full speed. Per sample, the 64 x 49 x 576 products of a 7x7 layer
+// at batch 128 took about twice as long as the same work in products 400 to
+// 1,600 columns wide (measured on 2 cores with OpenBLAS 0.3.21, see the
 // Convolution section of docs/benchmarks.md). Wider products gained little
-// there, and the chunk's im2col matrix also stays below kChunkBytes.
+// there. The chunk's im2col matrix also stays below kChunkBytes.
 constexpr std::size_t kChunkColumns = 1024;
 constexpr std::size_t kChunkBytes = std::size_t(4) << 20;
 
 // Samples per chunk, at least one.
 std::size_t chunk_samples(std::size_t batch, std::size_t plane, std::size_t bytes_per_column) {
-    const std::size_t wanted = kChunkColumns / std::max<std::size_t>(plane, 1);
+    const std::size_t target = kChunkColumns / std::max<std::size_t>(plane, 1);
     const std::size_t fitting = kChunkBytes / std::max<std::size_t>(plane * bytes_per_column, 1);
-    return std::clamp<std::size_t>(std::min(wanted, fitting), 1, std::max<std::size_t>(batch, 1));
+    return std::clamp<std::size_t>(std::min(target, fitting), 1, std::max<std::size_t>(batch, 1));
 }
 
 // A 1x1 kernel with stride 1 and no padding reads each sample (C_in, H, W)

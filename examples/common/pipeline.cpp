@@ -117,6 +117,36 @@ TrainStep graph_step(Graph& graph, optim::Optimizer& optimizer) {
     };
 }
 
+transforms::PruningSchedule pruning_schedule(double sparsity, std::int64_t total_steps) {
+    return {.initial_sparsity = 0.0,
+            .final_sparsity = sparsity,
+            .begin_step = 0,
+            .end_step = std::max<std::int64_t>(total_steps * 2 / 3, 1),
+            .frequency = 50};
+}
+
+void fine_tune_while_pruning(transforms::GradualPruner& pruner,
+                             const transforms::PruningSchedule& schedule, int epochs,
+                             data::DataLoader& loader, const TrainStep& train_step,
+                             optim::Optimizer& optimizer, nn::Module& model,
+                             const data::TensorDataset& held_out,
+                             std::vector<EpochMetrics>& metrics) {
+    optim::CosineAnnealingLR cosine(optimizer, std::max(epochs, 1));
+    std::int64_t step_index = 0;
+    const TrainStep step = [&](const data::Batch& batch) {
+        pruner.step(step_index++);
+        return train_step(batch);
+    };
+    for (int epoch = 1; epoch <= epochs; ++epoch) {
+        const double lr = optimizer.param_groups()[0].lr;
+        metrics.push_back(run_epoch("prune", epoch, epochs, loader, step, model, held_out, lr));
+        cosine.step();
+    }
+    if (pruner.current_sparsity() < schedule.final_sparsity) {
+        pruner.step(schedule.end_step);
+    }
+}
+
 transforms::ActivationParams calibrate(nn::Module& model, const data::TensorDataset& train,
                                        const std::string& observer, std::size_t batches,
                                        std::uint64_t seed) {

@@ -80,6 +80,22 @@ Graph training_graph(nn::Module& model, const data::TensorDataset& train, std::s
 /// optimizer. Both must outlive the returned function.
 TrainStep graph_step(Graph& graph, optim::Optimizer& optimizer);
 
+/// The gradual pruning schedule of both examples: the sparsity rises from 0
+/// to `sparsity` over the first two thirds of `total_steps`, with a mask
+/// update every 50 steps.
+transforms::PruningSchedule pruning_schedule(double sparsity, std::int64_t total_steps);
+
+/// Runs `epochs` epochs of `train_step` labelled "prune", with `pruner`
+/// stepped before every training step and a cosine learning-rate schedule
+/// over the epochs. Afterwards it completes the pruning schedule if the
+/// epochs ended first, so that the masks reach the final sparsity.
+void fine_tune_while_pruning(transforms::GradualPruner& pruner,
+                             const transforms::PruningSchedule& schedule, int epochs,
+                             data::DataLoader& loader, const TrainStep& train_step,
+                             optim::Optimizer& optimizer, nn::Module& model,
+                             const data::TensorDataset& held_out,
+                             std::vector<EpochMetrics>& metrics);
+
 /// Observes the inputs of every linear op of the model's inference graph on
 /// up to `batches` shuffled training batches of 256 and returns the
 /// calibrated int8 activation parameters.

@@ -34,16 +34,16 @@
 //                    process's memory before it, each library in its own
 //                    process, against libtorch
 //
-// The program is a driver: it runs the timed workloads in a child process
-// per malloc setting, "default" (glibc's defaults) and "tuned" (glibc
-// tunables that keep freed memory in the heap, so buffers of a few hundred
-// KB allocated every step do not come back as fresh pages that fault), and
-// the memory workloads in one child per library and setting. Inside a child,
-// each round runs the two sides of every comparison one after the other, so
-// both see the same machine phase; the table gives the medians and the
-// median of the per-round ratios xgrad / peer. For times, below 1 means
-// xgrad is faster; for gemm's GFLOP/s, the ratio is the fraction of
-// cblas_sgemm's throughput.
+// The program is a driver. It runs the timed workloads in one child process
+// per malloc setting: "default" (glibc's defaults) and "tuned" (glibc
+// tunables that keep freed memory in the heap, so that buffers of a few
+// hundred KB allocated every step do not come back as fresh pages that
+// fault). The memory workloads run in one child per library and setting.
+// Inside a child, each round runs the two sides of every comparison one
+// after the other, so both see the same machine phase. The table gives the
+// medians and the median of the per-round ratios xgrad / peer. For times,
+// below 1 means xgrad is faster. For gemm's GFLOP/s, the ratio is the
+// fraction of cblas_sgemm's throughput.
 //
 // libtorch runs its elementwise work on OpenMP threads, which by default
 // spin while idle and take the cores from OpenBLAS, so the children run with

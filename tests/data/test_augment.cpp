@@ -326,12 +326,14 @@ TEST_SUITE("augment") {
             doctest::Contains("RandomCrop: expected images of shape (N, H, W) or "
                               "(N, C, H, W), got shape (4, 784); reshape flat inputs"),
             shape_error);
+
         const data::RandomCrop too_tall{.height = 7, .width = 3};
         CHECK_THROWS_WITH_AS(
             too_tall(zeros({2, 5, 5}), generator),
             doctest::Contains("RandomCrop: a 7 x 3 window does not fit in images of "
                               "shape (2, 5, 5) padded by 0 to 5 x 5"),
             shape_error);
+
         const std::size_t huge = std::numeric_limits<std::size_t>::max() / 2;
         CHECK_THROWS_WITH_AS(data::RandomCrop{.padding = huge}(zeros({2, 5, 5}), generator),
                              doctest::Contains(("RandomCrop: padding is " + std::to_string(huge) +
@@ -340,14 +342,17 @@ TEST_SUITE("augment") {
                              value_error);
         CHECK_THROWS_WITH_AS(data::RandomShift{.max_shift = huge}(zeros({2, 5, 5}), generator),
                              doctest::Contains("RandomShift: max_shift is"), value_error);
+
         CHECK_THROWS_WITH_AS(
             data::RandomHorizontalFlip{.p = 1.5}(zeros({2, 5, 5}), generator),
             doctest::Contains("RandomHorizontalFlip: p must be in [0, 1], got 1.5"), value_error);
+
         Tensor trained = zeros({2, 5, 5});
         trained.requires_grad_(true);
         CHECK_THROWS_WITH_AS(data::RandomShift{}(trained, generator),
                              doctest::Contains("RandomShift: the images require grad"),
                              value_error);
+
         CHECK_THROWS_WITH_AS(data::translate(Tensor(), 1, 1),
                              doctest::Contains("translate: the images are an undefined tensor"),
                              value_error);

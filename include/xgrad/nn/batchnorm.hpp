@@ -29,7 +29,7 @@ struct BatchNormOptions {
     Dtype dtype = Dtype::float32;     ///< dtype of the parameters and buffers
 };
 
-/// What BatchNorm1d and BatchNorm2d share; construct one of those.
+/// The base class of BatchNorm1d and BatchNorm2d; construct one of those.
 ///
 /// Parameters: "weight" (gamma, starts at 1) and "bias" (beta, starts at 0),
 /// of shape (C), when options().affine. Buffers, when
