@@ -344,12 +344,11 @@ int run(const Settings& settings) {
         auto int8_stage = [&](const std::string& name) {
             const double accuracy = examples::int8_accuracy(*model, params, test);
             std::printf("%s test accuracy: %.4f\n", name.c_str(), accuracy);
-            xgrad::Graph int8_graph =
-                tf::convert_int8(examples::inference_graph(*model, inference_batch), params);
+            xgrad::Graph graph = examples::int8_graph(*model, inference_batch, params);
             const std::filesystem::path file = settings.out / (name + ".npz");
-            xgrad::io::save_npz(file, tf::quantized_state_dict(int8_graph));
+            xgrad::io::save_npz(file, tf::quantized_state_dict(graph));
             stages.push_back({name, accuracy, sparsity, std::filesystem::file_size(file),
-                              examples::inference_ms(int8_graph, inference_batch)});
+                              examples::inference_ms(graph, inference_batch)});
         };
         int8_stage(base + "int8");
         if (settings.qat_epochs > 0) {

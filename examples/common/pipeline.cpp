@@ -149,13 +149,13 @@ void fine_tune_while_pruning(transforms::GradualPruner& pruner,
 
 transforms::ActivationParams calibrate(nn::Module& model, const data::TensorDataset& train,
                                        const std::string& observer, std::size_t batches,
-                                       std::uint64_t seed) {
+                                       std::uint64_t seed, const GraphPass& prepare) {
     constexpr std::size_t kCalibrationBatch = 256;
     data::DataLoader loader(train,
                             {.batch_size = kCalibrationBatch, .drop_last = true, .seed = seed});
+    const Graph graph = inference_graph(model, train.head(kCalibrationBatch).inputs());
     transforms::Calibration calibration = transforms::prepare_quantization(
-        inference_graph(model, train.head(kCalibrationBatch).inputs()),
-        {.activation_observer = observer});
+        prepare ? prepare(graph) : graph, {.activation_observer = observer});
     std::size_t observed = 0;
     for (const data::Batch& batch : loader) {
         if (observed++ == batches) {
@@ -166,8 +166,14 @@ transforms::ActivationParams calibrate(nn::Module& model, const data::TensorData
     return calibration.activation_params();
 }
 
+Graph int8_graph(nn::Module& model, const Tensor& inputs,
+                 const transforms::ActivationParams& params, const GraphPass& prepare) {
+    const Graph graph = inference_graph(model, inputs);
+    return transforms::convert_int8(prepare ? prepare(graph) : graph, params);
+}
+
 double int8_accuracy(nn::Module& model, const transforms::ActivationParams& params,
-                     const data::TensorDataset& dataset) {
+                     const data::TensorDataset& dataset, const GraphPass& prepare) {
     std::map<std::size_t, Graph> graphs;
     data::DataLoader loader(dataset, {.batch_size = 1000, .shuffle = false});
     std::size_t correct = 0;
@@ -175,10 +181,7 @@ double int8_accuracy(nn::Module& model, const transforms::ActivationParams& para
         const std::size_t n = batch.targets.numel();
         auto found = graphs.find(n);
         if (found == graphs.end()) {
-            found = graphs
-                        .emplace(n, transforms::convert_int8(inference_graph(model, batch.inputs),
-                                                             params))
-                        .first;
+            found = graphs.emplace(n, int8_graph(model, batch.inputs, params, prepare)).first;
         }
         correct += count_correct(found->second.forward({batch.inputs})[0], batch.targets);
     }

@@ -96,17 +96,26 @@ void fine_tune_while_pruning(transforms::GradualPruner& pruner,
                              const data::TensorDataset& held_out,
                              std::vector<EpochMetrics>& metrics);
 
-/// Observes the inputs of every linear op of the model's inference graph on
-/// up to `batches` shuffled training batches of 256 and returns the
-/// calibrated int8 activation parameters.
+/// A pass applied to the inference graph before quantization, such as
+/// transforms::fold_batch_norm; empty means none.
+using GraphPass = std::function<Graph(const Graph&)>;
+
+/// Observes the inputs of every linear and conv2d op of the model's
+/// inference graph (after `prepare`) on up to `batches` shuffled training
+/// batches of 256 and returns the calibrated int8 activation parameters.
 transforms::ActivationParams calibrate(nn::Module& model, const data::TensorDataset& train,
                                        const std::string& observer, std::size_t batches,
-                                       std::uint64_t seed);
+                                       std::uint64_t seed, const GraphPass& prepare = {});
+
+/// The model's int8 inference graph over batches shaped like `inputs`: the
+/// inference graph, then `prepare`, then transforms::convert_int8().
+Graph int8_graph(nn::Module& model, const Tensor& inputs,
+                 const transforms::ActivationParams& params, const GraphPass& prepare = {});
 
 /// Accuracy of the model's int8 version on a dataset, in batches of 1000. A
-/// graph is captured and converted per batch shape. NaN for an empty set.
+/// graph is built by int8_graph() per batch shape. NaN for an empty set.
 double int8_accuracy(nn::Module& model, const transforms::ActivationParams& params,
-                     const data::TensorDataset& dataset);
+                     const data::TensorDataset& dataset, const GraphPass& prepare = {});
 
 /// Writes `text` to `path` through a temporary file and a rename.
 void write_text(const std::filesystem::path& path, const std::string& text);
