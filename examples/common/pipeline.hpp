@@ -107,8 +107,9 @@ transforms::ActivationParams calibrate(nn::Module& model, const data::TensorData
                                        const std::string& observer, std::size_t batches,
                                        std::uint64_t seed, const GraphPass& prepare = {});
 
-/// The model's int8 inference graph over batches shaped like `inputs`: the
-/// inference graph, then `prepare`, then transforms::convert_int8().
+/// Builds the model's int8 inference graph over batches shaped like
+/// `inputs`: captures the inference graph, applies `prepare`, then
+/// transforms::convert_int8().
 Graph int8_graph(nn::Module& model, const Tensor& inputs,
                  const transforms::ActivationParams& params, const GraphPass& prepare = {});
 
