@@ -10,36 +10,11 @@
 #include "xgrad/ops/sparse.hpp"
 #include "xgrad/random.hpp"
 
+#include "transforms/masks.hpp"
+
 namespace xgrad::transforms {
 
 namespace {
-
-constexpr const char* kMaskSuffix = ".mask";
-
-// A mask in a graph: the parameter, its mask buffer and the mul node that
-// combines them.
-struct Mask {
-    std::size_t parameter;
-    std::size_t mask;
-    std::size_t node;
-};
-
-std::vector<Mask> find_masks(const Graph& graph) {
-    std::vector<Mask> masks;
-    for (std::size_t n = 0; n < graph.nodes().size(); ++n) {
-        const Node& node = graph.nodes()[n];
-        if (std::string(node.op->info.name) != "mul" || node.inputs.size() != 2) {
-            continue;
-        }
-        const Value& parameter = graph.value(node.inputs[0]);
-        const Value& mask = graph.value(node.inputs[1]);
-        if (parameter.kind == ValueKind::parameter && mask.kind == ValueKind::buffer &&
-            mask.name == parameter.name + kMaskSuffix) {
-            masks.push_back({node.inputs[0], node.inputs[1], n});
-        }
-    }
-    return masks;
-}
 
 const Mask& mask_of(const std::vector<Mask>& masks, const Graph& graph, const std::string& name) {
     for (const Mask& mask : masks) {
@@ -172,9 +147,84 @@ std::vector<std::string> weights_of(const Graph& graph, const std::string& op) {
 
 }  // namespace
 
+namespace {
+
+bool is_structured(PruneMethod method) {
+    return method == PruneMethod::structured_l1 || method == PruneMethod::structured_l2;
+}
+
+// Ids of the channel parameters of parameter `weight`, as channel_parameters()
+// describes them.
+std::vector<std::size_t> channel_parameter_ids(const Graph& graph, const std::vector<Mask>& masks,
+                                               std::size_t weight) {
+    const Shape& weight_shape = graph.value(weight).shape;
+    const Shape per_channel{weight_shape.empty() ? 0 : weight_shape[0]};
+    std::vector<std::size_t> ids;
+    auto add = [&](std::size_t input) {
+        const std::optional<Operand> operand = operand_of(graph, masks, input);
+        if (operand && graph.value(operand->leaf).kind == ValueKind::parameter &&
+            graph.value(operand->leaf).shape == per_channel &&
+            std::find(ids.begin(), ids.end(), operand->leaf) == ids.end()) {
+            ids.push_back(operand->leaf);
+        }
+    };
+    for (const Node& layer : graph.nodes()) {
+        const std::string op = layer.op->info.name;
+        if ((op != "conv2d" && op != "linear") || layer.inputs.size() < 2) {
+            continue;
+        }
+        const std::optional<Operand> read = operand_of(graph, masks, layer.inputs[1]);
+        if (!read || read->leaf != weight) {
+            continue;
+        }
+        if (layer.inputs.size() == 3) {
+            add(layer.inputs[2]);
+        }
+        // Batch norm normalizes axis 1, which contains a linear layer's output
+        // features only when the output is a matrix.
+        if (op == "linear" && graph.value(layer.output).shape.size() != 2) {
+            continue;
+        }
+        for (const Node& norm : graph.nodes()) {
+            const std::string norm_op = norm.op->info.name;
+            if ((norm_op != "batch_norm" && norm_op != "batch_norm_inference") ||
+                norm.inputs[0] != layer.output) {
+                continue;
+            }
+            // After x (and the running statistics in eval mode) come the
+            // weight and the bias, each only when attrs.ints marks it present.
+            std::size_t next = norm_op == "batch_norm" ? 1 : 3;
+            if (norm.attrs.ints[0] != 0) {
+                add(norm.inputs[next++]);
+            }
+            if (norm.attrs.ints[1] != 0) {
+                add(norm.inputs[next]);
+            }
+        }
+    }
+    return ids;
+}
+
+}  // namespace
+
 std::vector<std::string> linear_weights(const Graph& graph) { return weights_of(graph, "linear"); }
 
 std::vector<std::string> conv_weights(const Graph& graph) { return weights_of(graph, "conv2d"); }
+
+std::vector<std::string> channel_parameters(const Graph& graph,
+                                            const std::vector<std::string>& weights) {
+    const std::vector<Mask> masks = find_masks(graph);
+    std::vector<std::string> names;
+    for (const std::string& weight : weights) {
+        for (std::size_t id : channel_parameter_ids(graph, masks, graph.find_value(weight))) {
+            const std::string& name = graph.value(id).name;
+            if (std::find(names.begin(), names.end(), name) == names.end()) {
+                names.push_back(name);
+            }
+        }
+    }
+    return names;
+}
 
 Graph add_masks(const Graph& graph, const std::vector<std::string>& parameters) {
     std::vector<bool> wanted(graph.values().size(), false);
@@ -212,6 +262,28 @@ Graph add_masks(const Graph& graph, const std::vector<std::string>& parameters) 
         return out.add_node(*node.op, rewired, node.attrs);
     });
 }
+
+namespace {
+
+// Prunes the entries `rows` of each masked channel parameter of the weight
+// behind `weight_mask`. Channel parameters without a mask stay as they are.
+void prune_channel_parameters(Graph& graph, const std::vector<Mask>& masks, const Mask& weight_mask,
+                              const std::vector<std::size_t>& rows, std::size_t row_count,
+                              optim::Optimizer* optimizer) {
+    std::vector<bool> pruned(row_count, false);
+    for (std::size_t row : rows) {
+        pruned[row] = true;
+    }
+    for (std::size_t id : channel_parameter_ids(graph, masks, weight_mask.parameter)) {
+        for (const Mask& mask : masks) {
+            if (mask.parameter == id) {
+                apply_mask(graph, mask, pruned, optimizer);
+            }
+        }
+    }
+}
+
+}  // namespace
 
 void update_masks(Graph& graph, const PruneSpec& spec, optim::Optimizer* optimizer) {
     if (!(spec.sparsity >= 0.0 && spec.sparsity <= 1.0)) {
@@ -267,11 +339,22 @@ void update_masks(Graph& graph, const PruneSpec& spec, optim::Optimizer* optimiz
             }
         }
         apply_mask(graph, *mask, pruned, optimizer);
+        if (is_structured(spec.method) && spec.prune_channel_parameters) {
+            prune_channel_parameters(graph, masks, *mask, chosen, scores.size(), optimizer);
+        }
     }
 }
 
 Graph prune(const Graph& graph, const PruneSpec& spec, optim::Optimizer* optimizer) {
-    Graph masked = add_masks(graph, chosen_parameters(graph, spec));
+    std::vector<std::string> names = chosen_parameters(graph, spec);
+    if (is_structured(spec.method) && spec.prune_channel_parameters) {
+        for (const std::string& name : channel_parameters(graph, names)) {
+            if (std::find(names.begin(), names.end(), name) == names.end()) {
+                names.push_back(name);
+            }
+        }
+    }
+    Graph masked = add_masks(graph, names);
     update_masks(masked, spec, optimizer);
     return masked;
 }
@@ -294,9 +377,16 @@ Graph bake_masks(const Graph& graph) {
 std::vector<LayerSparsity> sparsity_report(const Graph& graph) {
     std::vector<LayerSparsity> report;
     const std::vector<Mask> masks = find_masks(graph);
+    std::vector<std::size_t> channel_ids;
+    for (const Mask& mask : masks) {
+        const std::vector<std::size_t> ids = channel_parameter_ids(graph, masks, mask.parameter);
+        channel_ids.insert(channel_ids.end(), ids.begin(), ids.end());
+    }
     std::vector<std::string> names;
     for (const Mask& mask : masks) {
-        names.push_back(graph.value(mask.parameter).name);
+        if (std::find(channel_ids.begin(), channel_ids.end(), mask.parameter) == channel_ids.end()) {
+            names.push_back(graph.value(mask.parameter).name);
+        }
     }
     if (names.empty()) {
         names = linear_weights(graph);

@@ -62,6 +62,14 @@ struct PruneSpec {
     std::vector<std::string> parameters = {};
     /// Seed of PruneMethod::random.
     std::uint64_t seed = 0;
+    /// With structured_l1 or structured_l2: prune each weight's channel
+    /// parameters (see channel_parameters()) along with its rows, so that a
+    /// pruned channel outputs exactly zero, in training and in eval mode,
+    /// and remove_pruned_channels() can remove it. prune() inserts their
+    /// masks. update_masks() prunes only the channel parameters that have a
+    /// mask, so after add_masks() pass them in its list of names. Unstructured
+    /// methods ignore this flag.
+    bool prune_channel_parameters = true;
 };
 
 /// Names of the parameters that are the weight input of a `linear` node.
@@ -74,6 +82,18 @@ std::vector<std::string> linear_weights(const Graph& graph);
 /// PruneSpec::parameters to prune a convolutional network.
 std::vector<std::string> conv_weights(const Graph& graph);
 
+/// Names of the per-channel parameters that follow the named weights. For
+/// every conv2d or linear node that reads one of them as its weight, these
+/// are the node's bias and the weight (gamma) and bias (beta) of each
+/// batch_norm or batch_norm_inference node that reads its output. Entry c
+/// of each belongs to row c of the weight, its output channel. A zero weight
+/// row is not a zero channel by itself: the bias adds a constant, and a batch
+/// norm maps a zero channel to beta (training) or to
+/// beta - gamma * mean / sqrt(var + eps) (eval). Only parameters of shape
+/// (rows) are listed, in node order, each once.
+std::vector<std::string> channel_parameters(const Graph& graph,
+                                            const std::vector<std::string>& weights);
+
 /// Inserts an all-ones mask buffer named "<name>.mask" and a `mul` node in
 /// front of each named parameter. Every reader of the parameter then reads
 /// the masked weight. Parameters that already have a mask keep it.
@@ -81,13 +101,16 @@ Graph add_masks(const Graph& graph, const std::vector<std::string>& parameters);
 
 /// Sets the masks of a graph from add_masks() so that each chosen layer
 /// reaches the spec's sparsity, zeroes the pruned weights in place and, when
-/// an optimizer is given, their optimizer state. Ties in score are broken by
+/// an optimizer is given, their optimizer state. A structured method with
+/// prune_channel_parameters does the same to the entries of the pruned rows
+/// in each masked channel parameter. Ties in score are broken by
 /// position: the earlier element is pruned first. Throws value_error for a
 /// sparsity outside [0, 1], a count larger than the layer, or a parameter
 /// without a mask.
 void update_masks(Graph& graph, const PruneSpec& spec, optim::Optimizer* optimizer = nullptr);
 
-/// add_masks() for the spec's parameters, then update_masks().
+/// add_masks() for the spec's parameters (and, for a structured method with
+/// prune_channel_parameters, their channel parameters), then update_masks().
 Graph prune(const Graph& graph, const PruneSpec& spec, optim::Optimizer* optimizer = nullptr);
 
 /// Multiplies each masked weight by its mask in place and removes the mask
@@ -105,7 +128,8 @@ struct LayerSparsity {
 };
 
 /// The sparsity of every masked weight, or of every linear weight when the
-/// graph has no masks.
+/// graph has no masks. The masks of channel parameters (biases, batch norm
+/// weights) that follow a masked weight are not listed.
 std::vector<LayerSparsity> sparsity_report(const Graph& graph);
 
 /// The same for a module's parameters with two or more dimensions.
