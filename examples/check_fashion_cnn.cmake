@@ -1,21 +1,25 @@
 # Smoke test of examples/fashion_cnn: trains a narrow CNN for four epochs on
-# 1,000 images (200 more for validation) with crops and flips, prunes it to
-# 90% with one epoch of fine-tuning, then checks that every output file
-# exists and that summary.json reports a dense test accuracy above 0.5
-# (chance is 0.1) and a pruned stage at 90% sparsity in a smaller file.
+# 1,000 images (200 more for validation) with crops and flips. From the dense
+# model it prunes half of each convolution's channels with one epoch of
+# fine-tuning and removes them, and it prunes a second copy to 90% with one
+# epoch of fine-tuning. Then it checks that every output file exists and
+# that summary.json reports a dense test accuracy above 0.5 (chance is 0.1),
+# a channels stage in a smaller file and a pruned stage at 90% sparsity in a
+# smaller file.
 #   cmake -DEXAMPLE=path/to/fashion_cnn -DOUT=dir -P check_fashion_cnn.cmake
 
 file(REMOVE_RECURSE "${OUT}")
 execute_process(
     COMMAND "${EXAMPLE}" --epochs 4 --limit-train 1200 --limit-test 500 --validation 200
-            --batch-size 32 --channels 8,16 --hidden 32 --prune-epochs 1 --out "${OUT}"
+            --batch-size 32 --channels 8,16 --hidden 32 --prune-epochs 1 --channel-epochs 1
+            --out "${OUT}"
             --min-accuracy 0.5
     RESULT_VARIABLE result)
 if(NOT result EQUAL 0)
     message(FATAL_ERROR "fashion_cnn exited with ${result}")
 endif()
 
-foreach(name model.npz pruned.npz metrics.csv curves.svg graph.dot summary.json)
+foreach(name model.npz channels.npz pruned.npz metrics.csv curves.svg graph.dot summary.json)
     if(NOT EXISTS "${OUT}/${name}")
         message(FATAL_ERROR "fashion_cnn did not write ${OUT}/${name}")
     endif()
@@ -28,18 +32,25 @@ string(JSON bytes GET "${summary}" stages 0 model_bytes)
 if(NOT stage_name STREQUAL "cnn" OR accuracy LESS 0.5)
     message(FATAL_ERROR "unexpected summary: ${summary}")
 endif()
-string(JSON pruned_name GET "${summary}" stages 1 name)
-string(JSON pruned_sparsity GET "${summary}" stages 1 sparsity)
-string(JSON pruned_accuracy GET "${summary}" stages 1 test_accuracy)
-string(JSON pruned_bytes GET "${summary}" stages 1 model_bytes)
+string(JSON channels_name GET "${summary}" stages 1 name)
+string(JSON channels_accuracy GET "${summary}" stages 1 test_accuracy)
+string(JSON channels_bytes GET "${summary}" stages 1 model_bytes)
+if(NOT channels_name STREQUAL "channels" OR channels_accuracy LESS 0.3
+   OR NOT channels_bytes LESS bytes)
+    message(FATAL_ERROR "unexpected channels stage: ${summary}")
+endif()
+string(JSON pruned_name GET "${summary}" stages 2 name)
+string(JSON pruned_sparsity GET "${summary}" stages 2 sparsity)
+string(JSON pruned_accuracy GET "${summary}" stages 2 test_accuracy)
+string(JSON pruned_bytes GET "${summary}" stages 2 model_bytes)
 if(NOT pruned_name STREQUAL "pruned" OR pruned_sparsity LESS 0.89 OR pruned_accuracy LESS 0.3
    OR NOT pruned_bytes LESS bytes)
     message(FATAL_ERROR "unexpected pruned stage: ${summary}")
 endif()
 file(STRINGS "${OUT}/metrics.csv" rows)
 list(LENGTH rows row_count)
-if(NOT row_count EQUAL 6)
-    message(FATAL_ERROR "metrics.csv should hold a header and five epochs, got: ${rows}")
+if(NOT row_count EQUAL 7)
+    message(FATAL_ERROR "metrics.csv should hold a header and six epochs, got: ${rows}")
 endif()
 file(READ "${OUT}/graph.dot" dot)
 if(NOT dot MATCHES "conv2d" OR NOT dot MATCHES "batch_norm")

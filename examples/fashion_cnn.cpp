@@ -62,6 +62,8 @@ struct Settings {
     double prune_sparsity;
     int prune_epochs;
     double prune_lr;
+    double channel_sparsity;
+    int channel_epochs;
 };
 
 Settings parse_settings(int argc, char** argv) {
@@ -98,6 +100,12 @@ Settings parse_settings(int argc, char** argv) {
               "Epochs of fine-tuning during and after gradual pruning (the sparsity reaches its "
               "target after the first two thirds).");
     flags.add("prune-lr", "0.0005", "AdamW's initial learning rate while pruning (cosine schedule).");
+    flags.add("channel-sparsity", "0.5",
+              "Fraction of each convolution's output channels to prune, smallest L1 norms first, "
+              "in the channels stage, which starts from the dense model and removes the pruned "
+              "channels (0 skips that stage).");
+    flags.add("channel-epochs", "3",
+              "Epochs of fine-tuning during and after gradual channel pruning.");
     flags.parse(argc, argv);
 
     constexpr double kLargest = 1e300;
@@ -139,6 +147,8 @@ Settings parse_settings(int argc, char** argv) {
     settings.prune_sparsity = flags.get_double_in("prune-sparsity", 0.0, 0.999);
     settings.prune_epochs = static_cast<int>(flags.get_count("prune-epochs"));
     settings.prune_lr = flags.get_double_in("prune-lr", 0.0, kLargest);
+    settings.channel_sparsity = flags.get_double_in("channel-sparsity", 0.0, 0.99);
+    settings.channel_epochs = static_cast<int>(flags.get_count("channel-epochs"));
     return settings;
 }
 
@@ -238,46 +248,114 @@ void train(nn::Module& model, const Settings& settings, const data::TensorDatase
     }
 }
 
-// Stage 2: gradual pruning of every conv and linear weight with eager
-// fine-tuning. The masks live in an eval-mode graph of the model, whose
-// parameters are the model's own tensors; GradualPruner updates them and
-// zeroes the pruned weights and their optimizer state. In eager training
-// the pruned weights still receive gradients, so after every step they are
-// multiplied by their masks again.
-void prune_and_fine_tune(nn::Module& model, const Settings& settings,
+// How a pruning stage chooses what to prune.
+struct PruningPlan {
+    std::string stage;  ///< label of its epochs in the progress and metrics.csv
+    xgrad::transforms::PruneMethod method;
+    bool linear_layers;  ///< prune the classifier's weights too, not only the convolutions'
+    double sparsity;
+    int epochs;
+    std::uint64_t seed;  ///< of the training order and augmentation
+};
+
+// Gradual pruning with eager fine-tuning. The masks live in an eval-mode
+// graph of the model, whose parameters are the model's own tensors;
+// GradualPruner updates them and zeroes the pruned weights and their
+// optimizer state. In eager training the pruned weights still receive
+// gradients, so after every step they are multiplied by their masks again.
+// Structured methods also mask each pruned channel's batch norm weight and
+// bias, which keeps the channel exactly zero.
+void prune_and_fine_tune(nn::Module& model, const Settings& settings, const PruningPlan& plan,
                          const data::TensorDataset& train_set, const data::TensorDataset& held_out,
                          const Tensor& example_inputs, std::vector<examples::EpochMetrics>& metrics) {
     namespace tf = xgrad::transforms;
     const xgrad::Graph captured = examples::inference_graph(model, example_inputs);
     std::vector<std::string> weights = tf::conv_weights(captured);
-    const std::vector<std::string> linear = tf::linear_weights(captured);
-    weights.insert(weights.end(), linear.begin(), linear.end());
-    xgrad::Graph masked = tf::add_masks(captured, weights);
-
-    std::vector<std::pair<Tensor, Tensor>> weight_masks;  // (weight, mask), sharing values
-    for (const std::string& name : weights) {
-        weight_masks.emplace_back(masked.value(masked.find_value(name)).tensor,
-                                  masked.value(masked.find_value(name + ".mask")).tensor);
+    if (plan.linear_layers) {
+        const std::vector<std::string> linear = tf::linear_weights(captured);
+        weights.insert(weights.end(), linear.begin(), linear.end());
     }
-    const auto apply_masks = [&weight_masks] {
+    std::vector<std::string> masked_names = weights;
+    const bool structured = plan.method == tf::PruneMethod::structured_l1 ||
+                            plan.method == tf::PruneMethod::structured_l2;
+    if (structured) {
+        const std::vector<std::string> channel = tf::channel_parameters(captured, weights);
+        masked_names.insert(masked_names.end(), channel.begin(), channel.end());
+    }
+    xgrad::Graph masked = tf::add_masks(captured, masked_names);
+
+    std::vector<std::pair<Tensor, Tensor>> masked_tensors;  // (parameter, mask), sharing values
+    for (const std::string& name : masked_names) {
+        masked_tensors.emplace_back(masked.value(masked.find_value(name)).tensor,
+                                    masked.value(masked.find_value(name + ".mask")).tensor);
+    }
+    const auto apply_masks = [&masked_tensors] {
         xgrad::NoGradGuard no_grad;
-        for (auto& [weight, mask] : weight_masks) {
-            weight.mutable_values<float>() *= mask.values<float>();
+        for (auto& [parameter, mask] : masked_tensors) {
+            parameter.mutable_values<float>() *= mask.values<float>();
         }
     };
 
     xgrad::optim::AdamW optimizer(model.parameters(),
                                   {.lr = settings.prune_lr, .weight_decay = settings.weight_decay});
-    data::DataLoader loader = training_loader(settings, train_set, settings.seed + 1);
-    const auto total_steps = static_cast<std::int64_t>(loader.size()) * settings.prune_epochs;
-    const tf::PruningSchedule schedule = examples::pruning_schedule(settings.prune_sparsity, total_steps);
-    tf::GradualPruner pruner(masked, {.method = tf::PruneMethod::global_magnitude, .parameters = weights},
-                             schedule, &optimizer);
+    data::DataLoader loader = training_loader(settings, train_set, plan.seed);
+    const auto total_steps = static_cast<std::int64_t>(loader.size()) * plan.epochs;
+    const tf::PruningSchedule schedule = examples::pruning_schedule(plan.sparsity, total_steps);
+    tf::GradualPruner pruner(masked, {.method = plan.method, .parameters = weights}, schedule,
+                             &optimizer);
 
     const examples::TrainStep train_step = eager_step(model, optimizer, apply_masks);
-    examples::fine_tune_while_pruning(pruner, schedule, settings.prune_epochs, loader, train_step,
-                                      optimizer, model, held_out, metrics);
+    examples::fine_tune_while_pruning(pruner, schedule, plan.epochs, loader, train_step, optimizer,
+                                      model, held_out, metrics, plan.stage);
     std::printf("%s", tf::format_sparsity_report(tf::sparsity_report(masked)).c_str());
+}
+
+// The channels stage: structured pruning of the convolutions' output
+// channels, then removal of the pruned channels. The smaller graph's
+// tensors are loaded into a narrower model of the same design, which is
+// evaluated and saved as an ordinary model.
+examples::Stage prune_channels(const Settings& settings, const data::TensorDataset& train_set,
+                               const data::TensorDataset& held_out, const data::TensorDataset& test,
+                               const Tensor& inference_batch,
+                               std::vector<examples::EpochMetrics>& metrics) {
+    namespace tf = xgrad::transforms;
+    xgrad::Generator generator(settings.seed);
+    const std::shared_ptr<nn::Sequential> model = make_cnn(settings, generator);
+    xgrad::load_model(*model, settings.out / "model.npz");
+    prune_and_fine_tune(*model, settings,
+                        {.stage = "channels",
+                         .method = tf::PruneMethod::structured_l1,
+                         .linear_layers = false,
+                         .sparsity = settings.channel_sparsity,
+                         .epochs = settings.channel_epochs,
+                         .seed = settings.seed + 2},
+                        train_set, held_out, inference_batch, metrics);
+
+    const xgrad::Graph graph = examples::inference_graph(*model, inference_batch);
+    const std::vector<std::string> convolutions = tf::conv_weights(graph);
+    const tf::ChannelRemoval removal = tf::remove_pruned_channels(graph, convolutions);
+    std::printf("%s", tf::format_channel_report(removal.layers).c_str());
+
+    Settings narrow = settings;
+    narrow.channels.clear();
+    for (const tf::LayerChannels& layer : removal.layers) {
+        if (std::find(convolutions.begin(), convolutions.end(), layer.weight) != convolutions.end()) {
+            narrow.channels.push_back(layer.after);
+        }
+    }
+    const std::shared_ptr<nn::Sequential> slim = make_cnn(narrow, generator);
+    tf::load_graph_state(*slim, removal.graph);
+    std::printf("%zu parameters after removing channels, %zu before\n", slim->parameter_count(),
+                model->parameter_count());
+
+    const examples::Evaluation result = examples::evaluate(*slim, test);
+    std::printf("Channels test accuracy: %.4f\n", result.accuracy);
+    xgrad::save_model(*slim, settings.out / "channels.npz");
+    xgrad::Graph slim_graph =
+        tf::fold_batch_norm(examples::inference_graph(*slim, inference_batch));
+    return {"channels", result.accuracy, 0.0,
+            std::filesystem::file_size(settings.out / "channels.npz"),
+            examples::inference_ms(slim_graph, inference_batch)};
 }
 
 int run(const Settings& settings) {
@@ -323,12 +401,26 @@ int run(const Settings& settings) {
         {"cnn", result.accuracy, 0.0, std::filesystem::file_size(settings.out / "model.npz"),
          examples::inference_ms(graph, inference_batch)}};
 
-    // Stage 2: pruning with fine-tuning. Inference runs on the graph with
+    // Stage 2: channel pruning of a copy of the dense model, then removal
+    // of the pruned channels.
+    if (settings.channel_sparsity > 0.0 && settings.channel_epochs > 0) {
+        stages.push_back(
+            prune_channels(settings, train_set, held_out, test, inference_batch, metrics));
+    }
+
+    // Stage 3: pruning with fine-tuning. Inference runs on the graph with
     // each batch norm folded into its convolution and the sparse enough
     // linear layers in CSR form.
     if (settings.prune_sparsity > 0.0 && settings.prune_epochs > 0) {
         namespace tf = xgrad::transforms;
-        prune_and_fine_tune(*model, settings, train_set, held_out, inference_batch, metrics);
+        prune_and_fine_tune(*model, settings,
+                            {.stage = "prune",
+                             .method = tf::PruneMethod::global_magnitude,
+                             .linear_layers = true,
+                             .sparsity = settings.prune_sparsity,
+                             .epochs = settings.prune_epochs,
+                             .seed = settings.seed + 1},
+                            train_set, held_out, inference_batch, metrics);
         const examples::Evaluation pruned = examples::evaluate(*model, test);
         std::printf("Pruned test accuracy: %.4f\n", pruned.accuracy);
         xgrad::io::save_npz(settings.out / "pruned.npz", tf::compressed_state_dict(*model, 2.0 / 3.0));
@@ -344,8 +436,12 @@ int run(const Settings& settings) {
     examples::write_curves(settings.out / "curves.svg", metrics);
     examples::write_summary(settings.out / "summary.json", inference_size, stages);
     examples::print_table(inference_size, stages);
-    std::printf("\nWrote model.npz, %smetrics.csv, curves.svg, graph.dot and summary.json to %s\n",
-                stages.size() > 1 ? "pruned.npz, " : "", settings.out.c_str());
+    std::string written = "model.npz, ";
+    for (std::size_t i = 1; i < stages.size(); ++i) {
+        written += stages[i].name + ".npz, ";
+    }
+    std::printf("\nWrote %smetrics.csv, curves.svg, graph.dot and summary.json to %s\n",
+                written.c_str(), settings.out.c_str());
 
     if (!(result.accuracy >= settings.min_accuracy)) {
         std::printf("FAILED: dense test accuracy %.4f is below --min-accuracy %.4f\n", result.accuracy,

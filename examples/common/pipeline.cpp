@@ -130,7 +130,7 @@ void fine_tune_while_pruning(transforms::GradualPruner& pruner,
                              data::DataLoader& loader, const TrainStep& train_step,
                              optim::Optimizer& optimizer, nn::Module& model,
                              const data::TensorDataset& held_out,
-                             std::vector<EpochMetrics>& metrics) {
+                             std::vector<EpochMetrics>& metrics, const std::string& stage) {
     optim::CosineAnnealingLR cosine(optimizer, std::max(epochs, 1));
     std::int64_t step_index = 0;
     const TrainStep step = [&](const data::Batch& batch) {
@@ -139,7 +139,7 @@ void fine_tune_while_pruning(transforms::GradualPruner& pruner,
     };
     for (int epoch = 1; epoch <= epochs; ++epoch) {
         const double lr = optimizer.param_groups()[0].lr;
-        metrics.push_back(run_epoch("prune", epoch, epochs, loader, step, model, held_out, lr));
+        metrics.push_back(run_epoch(stage, epoch, epochs, loader, step, model, held_out, lr));
         cosine.step();
     }
     if (pruner.current_sparsity() < schedule.final_sparsity) {

@@ -85,7 +85,7 @@ TrainStep graph_step(Graph& graph, optim::Optimizer& optimizer);
 /// update every 50 steps.
 transforms::PruningSchedule pruning_schedule(double sparsity, std::int64_t total_steps);
 
-/// Runs `epochs` epochs of `train_step` labelled "prune", with `pruner`
+/// Runs `epochs` epochs of `train_step` labelled `stage`, with `pruner`
 /// stepped before every training step and a cosine learning-rate schedule
 /// over the epochs. Afterwards it completes the pruning schedule if the
 /// epochs ended first, so that the masks reach the final sparsity.
@@ -94,7 +94,8 @@ void fine_tune_while_pruning(transforms::GradualPruner& pruner,
                              data::DataLoader& loader, const TrainStep& train_step,
                              optim::Optimizer& optimizer, nn::Module& model,
                              const data::TensorDataset& held_out,
-                             std::vector<EpochMetrics>& metrics);
+                             std::vector<EpochMetrics>& metrics,
+                             const std::string& stage = "prune");
 
 /// A pass applied to the inference graph before quantization, such as
 /// transforms::fold_batch_norm; empty means none.
