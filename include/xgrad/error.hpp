@@ -49,6 +49,15 @@ public:
     using std::runtime_error::runtime_error;
 };
 
+/// A failure that concerns several ranks of a data-parallel run (see
+/// xgrad/distributed.hpp): MPI cannot start, or the ranks hold models that
+/// differ in the number, shapes or dtypes of their tensors. Every rank
+/// throws it alike, so no rank is left waiting for the others.
+class distributed_error : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
 /// Formats a number for a message in its shortest form that reads back as
 /// the same double: "0.001", "1e-08", "1e+300", "inf", "nan".
 std::string format_number(double value);

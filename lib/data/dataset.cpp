@@ -73,6 +73,28 @@ std::vector<std::int64_t> permutation(std::size_t n, Generator& generator) {
     return order;
 }
 
+std::vector<std::int64_t> shard_order(const std::vector<std::int64_t>& order,
+                                      std::size_t shard_count, std::size_t shard_index,
+                                      bool drop_remainder) {
+    if (shard_count == 0) {
+        throw value_error("shard_order: shard_count must be positive");
+    }
+    if (shard_index >= shard_count) {
+        throw value_error("shard_order: shard_index must be below shard_count, got shard_index " +
+                          std::to_string(shard_index) + " with shard_count " +
+                          std::to_string(shard_count));
+    }
+    const std::size_t n = order.size();
+    const std::size_t shard_size = drop_remainder ? n / shard_count
+                                                  : (n + shard_count - 1) / shard_count;
+    std::vector<std::int64_t> shard(n == 0 ? 0 : shard_size);
+    for (std::size_t i = 0; i < shard.size(); ++i) {
+        // Past the end of the order, padding wraps around to its start.
+        shard[i] = order[(shard_index + i * shard_count) % n];
+    }
+    return shard;
+}
+
 std::pair<TensorDataset, TensorDataset> random_split(const TensorDataset& dataset,
                                                      std::size_t first_size, std::uint64_t seed) {
     if (first_size > dataset.size()) {
@@ -95,19 +117,33 @@ DataLoader::DataLoader(TensorDataset dataset, DataLoaderOptions options)
     if (options_.batch_size == 0) {
         throw value_error("DataLoader: batch_size must be positive");
     }
-    order_.resize(dataset_.size());
-    std::iota(order_.begin(), order_.end(), 0);
+    if (options_.shard_count == 0 || options_.shard_index >= options_.shard_count) {
+        throw value_error("DataLoader: shard_index must be below shard_count, got shard_index " +
+                          std::to_string(options_.shard_index) + " with shard_count " +
+                          std::to_string(options_.shard_count));
+    }
+    std::vector<std::int64_t> order(dataset_.size());
+    std::iota(order.begin(), order.end(), 0);
+    order_ = shard(order);
+}
+
+std::vector<std::int64_t> DataLoader::shard(const std::vector<std::int64_t>& order) const {
+    if (options_.shard_count == 1) {
+        return order;
+    }
+    return shard_order(order, options_.shard_count, options_.shard_index,
+                       options_.shard_drop_remainder);
 }
 
 std::size_t DataLoader::size() const {
-    const std::size_t n = dataset_.size();
+    const std::size_t n = order_.size();
     const std::size_t full = n / options_.batch_size;
     return options_.drop_last || n % options_.batch_size == 0 ? full : full + 1;
 }
 
 DataLoader::Iterator DataLoader::begin() {
     if (options_.shuffle) {
-        order_ = permutation(dataset_.size(), generator_);
+        order_ = shard(permutation(dataset_.size(), generator_));
     }
     return Iterator(this, 0);
 }
@@ -132,7 +168,7 @@ DataLoader::Iterator& DataLoader::Iterator::operator++() {
 void DataLoader::Iterator::load() {
     const std::size_t batch_size = loader_->options_.batch_size;
     const std::size_t first = batch_index_ * batch_size;
-    const std::size_t count = std::min(batch_size, loader_->dataset_.size() - first);
+    const std::size_t count = std::min(batch_size, loader_->order_.size() - first);
     batch_ = loader_->dataset_.get(positions_tensor(loader_->order_.data() + first, count));
     if (loader_->options_.augment) {
         augment();

@@ -57,6 +57,22 @@ std::pair<TensorDataset, TensorDataset> random_split(const TensorDataset& datase
 /// A random permutation of 0 .. n - 1 (Fisher-Yates), drawn from `generator`.
 std::vector<std::int64_t> permutation(std::size_t n, Generator& generator);
 
+/// Returns shard `shard_index` of `shard_count` of an epoch's order, for
+/// data-parallel training: the entries at positions shard_index,
+/// shard_index + shard_count, shard_index + 2 * shard_count, ... of `order`.
+/// The shards are equally long. When n = order.size() is not a multiple of
+/// shard_count, `drop_remainder` false first pads the order to the next
+/// multiple with its own first entries (repeated if n is smaller than the
+/// padding), so every shard has ceil(n / shard_count) entries. With
+/// `drop_remainder` true, the last n mod shard_count entries are dropped and
+/// every shard has floor(n / shard_count). Without padding, the shards are
+/// disjoint and together cover the order. PyTorch's DistributedSampler
+/// follows the same rule. Throws value_error when shard_count is zero or
+/// shard_index is not below it.
+std::vector<std::int64_t> shard_order(const std::vector<std::int64_t>& order,
+                                      std::size_t shard_count, std::size_t shard_index,
+                                      bool drop_remainder = false);
+
 struct DataLoaderOptions {
     std::size_t batch_size = 64;
     bool shuffle = true;     ///< reshuffle at the start of every epoch
@@ -67,6 +83,18 @@ struct DataLoaderOptions {
     /// stay unchanged. Empty (the default): no augmentation. Set it on the
     /// training loader only.
     Augmentation augment = {};
+    /// Data-parallel sharding (see shard_order()): the loader yields only
+    /// shard `shard_index` of `shard_count` of every epoch's order, and every
+    /// shard draws that order alike from `seed`. With shard_count N and
+    /// batch_size B, batch j of the N shards together contains the examples
+    /// of batch j of an unsharded loader with batch size N * B and the same
+    /// seed, provided that the dataset size is a multiple of N.
+    std::size_t shard_count = 1;
+    std::size_t shard_index = 0;
+    /// Remainder rule of shard_order() for a dataset size that is not a
+    /// multiple of shard_count. False pads every epoch's order by repeating
+    /// its first examples, and true drops its last examples.
+    bool shard_drop_remainder = false;
 };
 
 /// Cuts a dataset into batches, one epoch per pass:
@@ -80,12 +108,14 @@ struct DataLoaderOptions {
 /// the loader's generator, so the sequence of epochs is fixed by the seed.
 /// With options.augment, the augmentation draws from a second generator,
 /// also seeded from options.seed, so turning augmentation on leaves the
-/// order of the examples unchanged.
+/// order of the examples unchanged. With options.shard_count above 1, each
+/// epoch yields one shard of that order (see DataLoaderOptions), and every
+/// shard has the same number of batches.
 class DataLoader {
 public:
     DataLoader(TensorDataset dataset, DataLoaderOptions options);
 
-    /// Number of batches in one epoch.
+    /// Number of batches in one epoch (of this loader's shard).
     std::size_t size() const;
     const TensorDataset& dataset() const { return dataset_; }
     const DataLoaderOptions& options() const { return options_; }
@@ -123,6 +153,8 @@ public:
     Iterator end() const;
 
 private:
+    std::vector<std::int64_t> shard(const std::vector<std::int64_t>& order) const;
+
     TensorDataset dataset_;
     DataLoaderOptions options_;
     Generator generator_;
