@@ -57,6 +57,11 @@ void GradientAverager::average(double weight) {
     // by every rank after the sum, so no rank throws alone.
     const bool valid = std::isfinite(weight) && weight >= 0.0;
     const double used = valid ? weight : 0.0;
+    if (context_->size() == 1 && valid && used > 0.0) {
+        // The average over one rank is the gradient itself. Skipping the
+        // packing saves a copy of every gradient and keeps it bit for bit.
+        return;
+    }
     buffer_->set_header(kWeight, used);
     buffer_->set_header(kInvalidWeights, valid ? 0.0 : 1.0);
     for (std::size_t i = 0; i < parameters_.size(); ++i) {
