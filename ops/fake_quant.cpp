@@ -125,14 +125,18 @@ struct FakeQuantize {
     }
 };
 
-// Per-row symmetric int8 of a weight, with parameters from its current values.
+// Symmetric int8 of a weight with one scale per output (a row of a linear
+// weight, an output channel of a convolution weight), with parameters from
+// its current values.
 struct FakeQuantizeWeight {
     static constexpr OpInfo kInfo{.name = "fake_quantize_weight"};
 
     static OutputSpec infer(const OpArgs& args) {
-        if (args.shape(0).size() != 2) {
+        const std::size_t dim = args.shape(0).size();
+        if (dim != 2 && dim != 4) {
             throw shape_error("fake_quantize_weight: expected a weight of shape (out_features, "
-                              "in_features), got " + shape_string(args.shape(0)));
+                              "in_features) or (C_out, C_in, kH, kW), got " +
+                              shape_string(args.shape(0)));
         }
         return elementwise_spec(args);
     }
@@ -141,7 +145,7 @@ struct FakeQuantizeWeight {
     static void forward(const OpArgs& args, xt::xarray<T>& y) {
         const auto& w = args.values<T>(0);
         const std::size_t rows = w.shape()[0];
-        const std::size_t columns = w.shape()[1];
+        const std::size_t columns = rows == 0 ? 0 : w.size() / rows;
         for (std::size_t r = 0; r < rows; ++r) {
             const T* row = w.data() + r * columns;
             double largest = 0.0;

@@ -5,16 +5,14 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
-#include <cstring>
-#include <experimental/simd>
 #include <memory>
 #include <numeric>
-#include <sstream>
 #include <string>
 #include <type_traits>
 #include <vector>
 
 #include "kernels/int8_matmul.hpp"
+#include "kernels/int8_quantize.hpp"
 #include "xgrad/op.hpp"
 #include "xgrad/quant/qparams.hpp"
 
@@ -22,142 +20,13 @@ namespace xgrad {
 
 namespace {
 
-namespace stdx = std::experimental;
+using detail::Dequantizer;
+using detail::grown;
+using detail::number_string;
 
-// Inputs of the op, in order. attrs.scalars[0] is the input scale, and
-// attrs.ints is {input zero point, QuantizedKernel}.
-enum QuantizedLinearInput : std::size_t { kX, kValues, kScales, kRowSums, kBias };
-
-std::string number_string(double value) {
-    std::ostringstream text;
-    text << value;
-    return text.str();
-}
-
-void check_params(const char* context, double scale, std::int64_t zero_point) {
-    if (!(scale >= FLT_MIN && scale <= FLT_MAX)) {
-        throw value_error(std::string(context) +
-                          ": the input scale must be a positive normal float32 value, from "
-                          "FLT_MIN = 1.17549e-38 to FLT_MAX = 3.40282e+38, got " +
-                          number_string(scale));
-    }
-    if (zero_point < 0 || zero_point > 255) {
-        throw value_error(std::string(context) +
-                          ": the input zero point must be in [0, 255], got " +
-                          std::to_string(zero_point));
-    }
-}
-
-// --- quantizing activations ---------------------------------------------------
-//
-// q = clamp(nearbyint(x * inverse) + zero_point, 0, 255), clamped as a
-// float32 integer in [-zero_point, 255 - zero_point] before the conversion to
-// int32, so that no value overflows the conversion. NaN becomes the zero
-// point, as in quant::quantize_value(). The vector loop and the scalar tail
-// compute the same float32 operations.
-
-using FloatVector = stdx::fixed_size_simd<float, 16>;
-using IntVector = stdx::fixed_size_simd<std::int32_t, 16>;
-using ByteVector = stdx::fixed_size_simd<std::uint8_t, 16>;
-
-struct Quantizer {
-    float inverse;
-    float low;   // -zero_point
-    float high;  // 255 - zero_point
-    std::int32_t zero_point;
-};
-
-Quantizer make_quantizer(double scale, std::int64_t zero_point) {
-    return {static_cast<float>(1.0 / scale), static_cast<float>(-zero_point),
-            static_cast<float>(255 - zero_point), static_cast<std::int32_t>(zero_point)};
-}
-
-// The quantizer comes by value and its vectors are set up before the loop:
-// `out` points to bytes, which may alias anything, so with a reference g++
-// reloaded the fields after every store and the loop ran several times slower.
-//
-// g++ 12 reports -Wmaybe-uninitialized inside the AVX-512 intrinsics that
-// std::experimental::simd uses here (their "undefined" source vectors). The
-// warning is false, and the pragma silences it for this function only.
-#pragma GCC diagnostic push
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-void quantize_values(const float* x, std::size_t count, Quantizer q, std::uint8_t* out) {
-    const FloatVector inverse = q.inverse;
-    const FloatVector low = q.low;
-    const FloatVector high = q.high;
-    const IntVector zero_point = q.zero_point;
-    std::size_t i = 0;
-    // NOTE: with clang 14, libstdc++ 12's std::experimental::simd let
-    // infinities through the masked assignments below (seen under UBSan in
-    // the sanitizer build), so clang builds take the scalar loop only.
-#if !defined(__clang__)
-    for (; i + FloatVector::size() <= count; i += FloatVector::size()) {
-        // Clamping before rounding gives the same codes as after, because
-        // the bounds are whole numbers, and keeps infinities out of
-        // nearbyint (whose clang implementation converts to int inside).
-        FloatVector v = FloatVector(x + i, stdx::element_aligned) * inverse;
-        stdx::where(stdx::isnan(v), v) = 0.0f;
-        stdx::where(v < low, v) = low;
-        stdx::where(v > high, v) = high;
-        v = stdx::nearbyint(v);
-        const IntVector codes = stdx::static_simd_cast<IntVector>(v) + zero_point;
-        stdx::static_simd_cast<ByteVector>(codes).copy_to(out + i, stdx::element_aligned);
-    }
-#else
-    (void)inverse;
-    (void)low;
-    (void)high;
-    (void)zero_point;
-#endif
-    for (; i < count; ++i) {
-        float v = x[i] * q.inverse;
-        v = std::isnan(v) ? 0.0f : v;
-        v = v < q.low ? q.low : v;
-        v = v > q.high ? q.high : v;
-        v = std::nearbyint(v);
-        out[i] = static_cast<std::uint8_t>(static_cast<std::int32_t>(v) + q.zero_point);
-    }
-}
-#pragma GCC diagnostic pop
-
-// --- from int32 sums to float32 -----------------------------------------------
-
-// Per output n: the factor float32(s_x * s_w[n]), the offset z_x * row_sums[n]
-// and the bias. make_dequantizer() computes the first two at every call, in
-// O(out_features) time.
-struct Dequantizer {
-    const float* factors;
-    const std::int32_t* offsets;
-    const float* bias;
-};
-
-// y[m, n] = factors[n] * float32(sums[m, n] - offsets[n]) + bias[n]. g++
-// contracts the multiply-add into one fused operation (one rounding) where
-// the target has FMA, as -march=native builds on current x86 CPUs do, in the
-// vector loop and the scalar tail alike. stdx::fma was not inlined by g++ 12
-// and made the loop twice as slow.
-void dequantize_rows(const std::int32_t* sums, std::size_t rows, std::size_t out, Dequantizer d,
-                     float* y) {
-    for (std::size_t m = 0; m < rows; ++m) {
-        const std::int32_t* sum_row = sums + m * out;
-        float* y_row = y + m * out;
-        std::size_t n = 0;
-        for (; n + FloatVector::size() <= out; n += FloatVector::size()) {
-            const IntVector centred = IntVector(sum_row + n, stdx::element_aligned) -
-                                      IntVector(d.offsets + n, stdx::element_aligned);
-            const auto value = stdx::static_simd_cast<FloatVector>(centred);
-            const FloatVector factor(d.factors + n, stdx::element_aligned);
-            const FloatVector bias(d.bias + n, stdx::element_aligned);
-            (value * factor + bias).copy_to(y_row + n, stdx::element_aligned);
-        }
-        for (; n < out; ++n) {
-            const auto value = static_cast<float>(sum_row[n] - d.offsets[n]);
-            y_row[n] = value * d.factors[n] + d.bias[n];
-        }
-    }
-}
+// Inputs of the op, in order (detail::QuantizedInput). attrs.scalars[0] is
+// the input scale, and attrs.ints is {input zero point, QuantizedKernel}.
+using enum detail::QuantizedInput;
 
 // --- the op -------------------------------------------------------------------
 
@@ -167,18 +36,8 @@ void dequantize_rows(const std::int32_t* sums, std::size_t rows, std::size_t out
 struct Scratch {
     std::vector<std::uint8_t> inputs;
     std::vector<std::int32_t> sums;
-    std::vector<float> factors;
-    std::vector<std::int32_t> offsets;
-    std::vector<float> zero_bias;
+    detail::DequantizerBuffers dequantizer;
 };
-
-template <class T>
-T* grown(std::vector<T>& buffer, std::size_t size) {
-    if (buffer.size() < size) {
-        buffer.resize(size);
-    }
-    return buffer.data();
-}
 
 std::size_t leading_rows(const Shape& x) {
     std::size_t rows = 1;
@@ -188,40 +47,13 @@ std::size_t leading_rows(const Shape& x) {
     return rows;
 }
 
-// XGRAD_QUANTIZED_KERNEL=reference, read once per process.
-bool environment_selects_reference() {
-    static const bool selected = [] {
-        const char* value = std::getenv("XGRAD_QUANTIZED_KERNEL");
-        if (value == nullptr || *value == '\0' || std::strcmp(value, "automatic") == 0) {
-            return false;
-        }
-        if (std::strcmp(value, "reference") == 0) {
-            return true;
-        }
-        throw value_error(std::string("quantized_linear: XGRAD_QUANTIZED_KERNEL is '") + value +
-                          "'; expected 'reference' or 'automatic'");
-    }();
-    return selected;
-}
-
-const char* kernel_name(QuantizedKernel kernel) {
-    switch (kernel) {
-        case QuantizedKernel::automatic:
-            return "automatic";
-        case QuantizedKernel::reference:
-            return "reference";
-        case QuantizedKernel::onednn:
-            return "onednn";
-    }
-    return "unknown";
-}
-
 // Fills `sums` with the kernel that `kernel` and the environment select.
 void multiply(QuantizedKernel kernel, const std::uint8_t* q_x, const std::int8_t* q_w,
               std::size_t rows, std::size_t in, std::size_t out, std::int32_t* sums) {
     const bool wants_onednn = kernel == QuantizedKernel::onednn ||
                               (kernel == QuantizedKernel::automatic &&
-                               !environment_selects_reference() && onednn_int8_available());
+                               !detail::environment_selects_reference("quantized_linear") &&
+                               onednn_int8_available());
     // A product with a zero dimension needs no kernel; the loop below does nothing
     // or writes zeros.
     if (wants_onednn && rows > 0 && in > 0 && out > 0) {
@@ -237,78 +69,19 @@ void multiply(QuantizedKernel kernel, const std::uint8_t* q_x, const std::int8_t
     detail::int8_matmul_reference(q_x, q_w, rows, in, out, sums);
 }
 
-// The per-output values of the conversion back to float32, in `scratch`.
-Dequantizer make_dequantizer(const OpArgs& args, double input_scale, std::int64_t zero_point,
-                             Scratch& scratch) {
-    const float* weight_scales = args.values<float>(kScales).data();
-    const std::int64_t* row_sums = args.values<std::int64_t>(kRowSums).data();
-    const std::size_t out = args.shape(kScales)[0];
-    float* factors = grown(scratch.factors, out);
-    std::int32_t* offsets = grown(scratch.offsets, out);
-    for (std::size_t n = 0; n < out; ++n) {
-        factors[n] = static_cast<float>(input_scale * static_cast<double>(weight_scales[n]));
-        offsets[n] = static_cast<std::int32_t>(zero_point * row_sums[n]);
-    }
-    if (args.size() > kBias) {
-        return {factors, offsets, args.values<float>(kBias).data()};
-    }
-    // grown() value-initialises new elements, and nothing writes them.
-    return {factors, offsets, grown(scratch.zero_bias, out)};
-}
-
 void check_attrs(const OpAttrs& attrs) {
     const auto& ints = attrs.ints;
     if (ints.size() != 2) {
         throw value_error("quantized_linear: attrs.ints must be {input zero point, kernel}, got " +
                           std::to_string(ints.size()) + " values");
     }
-    check_params("quantized_linear", attrs.scalars[0], ints[0]);
+    detail::check_quantization_params("quantized_linear", attrs.scalars[0], ints[0]);
     if (ints[1] < 0 || ints[1] > static_cast<std::int64_t>(QuantizedKernel::onednn)) {
         const std::string value = std::to_string(ints[1]);
         throw value_error(
             "quantized_linear: attrs.ints[1] must be a QuantizedKernel, "
             "0, 1 or 2, got " +
             value);
-    }
-}
-
-void check_dtype(const OpArgs& args, std::size_t input, Dtype expected, const char* name) {
-    if (args.dtype(input) != expected) {
-        throw value_error(std::string("quantized_linear: ") + name + " must be " +
-                          dtype_name(expected) + ", got " + dtype_name(args.dtype(input)) +
-                          (expected == Dtype::float32 ? "; convert it with to_dtype()" : ""));
-    }
-}
-
-void check_per_output(const OpArgs& args, std::size_t input, const char* name) {
-    const Shape& values = args.shape(kValues);
-    if (args.shape(input) != Shape{values[0]}) {
-        throw shape_error(std::string("quantized_linear: ") + name + " has shape " +
-                          shape_string(args.shape(input)) + " but values has shape " +
-                          shape_string(values) + "; expected " + name + " of shape (" +
-                          std::to_string(values[0]) + ")");
-    }
-}
-
-void check_weight_values(const OpArgs& args) {
-    const auto& scales = args.values<float>(kScales);
-    for (std::size_t n = 0; n < scales.size(); ++n) {
-        const float scale = scales.data()[n];
-        if (!(scale > 0.0f && scale <= FLT_MAX)) {
-            throw value_error("quantized_linear: scales[" + std::to_string(n) + "] is " +
-                              number_string(scale) + "; weight scales must be positive and finite");
-        }
-    }
-    const auto in = static_cast<std::int64_t>(args.shape(kValues)[1]);
-    const auto& row_sums = args.values<std::int64_t>(kRowSums);
-    for (std::size_t n = 0; n < row_sums.size(); ++n) {
-        const std::int64_t sum = row_sums.data()[n];
-        if (sum < -128 * in || sum > 127 * in) {
-            throw value_error("quantized_linear: row_sums[" + std::to_string(n) + "] is " +
-                              std::to_string(sum) + ", outside [" + std::to_string(-128 * in) +
-                              ", " + std::to_string(127 * in) + "] for in_features " +
-                              std::to_string(in) + "; compute row sums with weight_row_sums()");
-        }
     }
 }
 
@@ -325,12 +98,13 @@ struct QuantizedLinear {
                 count + " tensors");
         }
         check_attrs(args.attrs());
-        check_dtype(args, kX, Dtype::float32, "x");
-        check_dtype(args, kValues, Dtype::int8, "values");
-        check_dtype(args, kScales, Dtype::float32, "scales");
-        check_dtype(args, kRowSums, Dtype::int64, "row_sums");
+        const char* op = kInfo.name;
+        detail::check_quantized_dtype(op, args, kX, Dtype::float32, "x");
+        detail::check_quantized_dtype(op, args, kValues, Dtype::int8, "values");
+        detail::check_quantized_dtype(op, args, kScales, Dtype::float32, "scales");
+        detail::check_quantized_dtype(op, args, kRowSums, Dtype::int64, "row_sums");
         if (args.size() > kBias) {
-            check_dtype(args, kBias, Dtype::float32, "bias");
+            detail::check_quantized_dtype(op, args, kBias, Dtype::float32, "bias");
         }
 
         const Shape& values = args.shape(kValues);
@@ -344,10 +118,10 @@ struct QuantizedLinear {
                                   " exceeds " + std::to_string(kMaxQuantizedInFeatures) +
                                   ", the most whose sums are exact in int32");
         }
-        check_per_output(args, kScales, "scales");
-        check_per_output(args, kRowSums, "row_sums");
+        detail::check_per_output(op, args, kScales, "scales");
+        detail::check_per_output(op, args, kRowSums, "row_sums");
         if (args.size() > kBias) {
-            check_per_output(args, kBias, "bias");
+            detail::check_per_output(op, args, kBias, "bias");
         }
         const Shape& x = args.shape(kX);
         if (x.empty() || x.back() != values[1]) {
@@ -355,7 +129,8 @@ struct QuantizedLinear {
                               " but values has shape " + shape_string(values) +
                               "; the last dimension of x must be " + std::to_string(values[1]));
         }
-        check_weight_values(args);
+        detail::check_weight_values(op, args, "in_features",
+                                    "; compute row sums with weight_row_sums()");
 
         const auto kernel = static_cast<QuantizedKernel>(args.attrs().ints[1]);
         if (kernel == QuantizedKernel::onednn && !onednn_int8_available()) {
@@ -364,7 +139,8 @@ struct QuantizedLinear {
                 "oneDNN does not find on this CPU; use QuantizedKernel::automatic or reference");
         }
         if (kernel == QuantizedKernel::automatic) {
-            environment_selects_reference();  // throws here for an invalid setting
+            // Throws here for an invalid setting.
+            detail::environment_selects_reference("quantized_linear");
         }
         Shape out = x;
         out.back() = values[0];
@@ -392,13 +168,15 @@ struct QuantizedLinear {
 
         thread_local Scratch scratch;
         std::uint8_t* q_x = grown(scratch.inputs, rows * in);
-        quantize_values(x.data(), rows * in, make_quantizer(input_scale, zero_point), q_x);
+        const detail::Quantizer quantizer = detail::make_quantizer(input_scale, zero_point);
+        detail::quantize_values(x.data(), rows * in, quantizer, q_x);
 
         std::int32_t* sums = grown(scratch.sums, rows * out);
         multiply(kernel, q_x, values.data(), rows, in, out, sums);
 
-        const Dequantizer dequantizer = make_dequantizer(args, input_scale, zero_point, scratch);
-        dequantize_rows(sums, rows, out, dequantizer, y);
+        const Dequantizer dequantizer =
+            detail::make_dequantizer(args, input_scale, zero_point, scratch.dequantizer);
+        detail::dequantize_rows(sums, rows, out, dequantizer, y);
     }
 
     static std::string describe(const OpAttrs& attrs) {
@@ -409,7 +187,7 @@ struct QuantizedLinear {
                            ", input_zero_point=" + std::to_string(attrs.ints[0]);
         const auto kernel = static_cast<QuantizedKernel>(attrs.ints[1]);
         if (kernel != QuantizedKernel::automatic) {
-            text += std::string(", kernel=") + kernel_name(kernel);
+            text += std::string(", kernel=") + detail::kernel_name(kernel);
         }
         return text;
     }
@@ -419,11 +197,29 @@ const OpDef& kQuantizedLinear = define_op<QuantizedLinear>();
 
 // --- weights ------------------------------------------------------------------
 
+// "[1, 0, 2]": the position of element `flat` in a row-major tensor of
+// this shape, as error messages show it.
+std::string position_string(const Shape& shape, std::size_t flat) {
+    std::vector<std::size_t> index(shape.size());
+    for (std::size_t d = shape.size(); d-- > 0;) {
+        index[d] = flat % shape[d];
+        flat /= shape[d];
+    }
+    std::string text = "[";
+    for (std::size_t d = 0; d < index.size(); ++d) {
+        text += (d > 0 ? ", " : "") + std::to_string(index[d]);
+    }
+    return text + "]";
+}
+
+// Quantizes each slice weight[n] (a row of a linear weight, all of an output
+// channel's taps in a convolution weight) with its own scale.
 template <class T>
-QuantizedWeight quantize_weight_typed(const xt::xarray<T>& weight) {
-    const std::size_t out = weight.shape()[0];
-    const std::size_t in = weight.shape()[1];
-    auto values = xt::xarray<std::int8_t>::from_shape({out, in});
+QuantizedWeight quantize_weight_typed(const char* op, const xt::xarray<T>& weight) {
+    const Shape shape(weight.shape().begin(), weight.shape().end());
+    const std::size_t out = shape[0];
+    const std::size_t in = out == 0 ? 0 : weight.size() / out;
+    auto values = xt::xarray<std::int8_t>::from_shape(shape);
     auto scales = xt::xarray<float>::from_shape({out});
     auto row_sums = xt::xarray<std::int64_t>::from_shape({out});
     for (std::size_t n = 0; n < out; ++n) {
@@ -432,9 +228,9 @@ QuantizedWeight quantize_weight_typed(const xt::xarray<T>& weight) {
         for (std::size_t k = 0; k < in; ++k) {
             const auto value = static_cast<double>(row[k]);
             if (!std::isfinite(value)) {
-                throw value_error("quantize_weight: weight[" + std::to_string(n) + ", " +
-                                  std::to_string(k) + "] is " + number_string(value) +
-                                  "; only finite weights can be quantized");
+                throw value_error(std::string(op) + ": weight" +
+                                  position_string(shape, n * in + k) + " is " +
+                                  number_string(value) + "; only finite weights can be quantized");
             }
             max_abs = std::max(max_abs, std::abs(value));
         }
@@ -464,7 +260,20 @@ QuantizedWeight quantize_weight(const Tensor& weight) {
     }
     return detail::visit_floating(weight.dtype(), "quantize_weight", [&](auto zero) {
         using T = decltype(zero);
-        return quantize_weight_typed(weight.values<T>());
+        return quantize_weight_typed("quantize_weight", weight.values<T>());
+    });
+}
+
+QuantizedWeight quantize_conv_weight(const Tensor& weight) {
+    check_defined("quantize_conv_weight", weight);
+    if (weight.dim() != 4) {
+        throw shape_error(
+            "quantize_conv_weight: expected a weight of shape (C_out, C_in, kH, kW), got shape " +
+            shape_string(weight.shape()));
+    }
+    return detail::visit_floating(weight.dtype(), "quantize_conv_weight", [&](auto zero) {
+        using T = decltype(zero);
+        return quantize_weight_typed("quantize_conv_weight", weight.values<T>());
     });
 }
 
@@ -493,15 +302,16 @@ Tensor weight_row_sums(const Tensor& values) {
 
 Tensor quantize_uint8(const Tensor& x, const QuantizationParams& params) {
     check_defined("quantize_uint8", x);
-    check_params("quantize_uint8", params.scale, params.zero_point);
+    detail::check_quantization_params("quantize_uint8", params.scale, params.zero_point);
     if (x.dtype() != Dtype::float32) {
         throw value_error(std::string("quantize_uint8: x must be float32, got ") +
                           dtype_name(x.dtype()) + "; convert it with to_dtype()");
     }
     const auto& values = x.values<float>();
     auto codes = xt::xarray<std::uint8_t>::from_shape(values.shape());
-    quantize_values(values.data(), values.size(), make_quantizer(params.scale, params.zero_point),
-                    codes.data());
+    detail::quantize_values(values.data(), values.size(),
+                            detail::make_quantizer(params.scale, params.zero_point),
+                            codes.data());
     return Tensor(std::move(codes));
 }
 

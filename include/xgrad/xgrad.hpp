@@ -24,6 +24,7 @@
 #include "xgrad/ops/pool.hpp"
 #include "xgrad/ops/reduce.hpp"
 #include "xgrad/ops/quantized.hpp"
+#include "xgrad/ops/quantized_conv.hpp"
 #include "xgrad/ops/shape.hpp"
 #include "xgrad/ops/sparse.hpp"
 #include "xgrad/ops/unary.hpp"

@@ -3,14 +3,14 @@
 
 #include "kernels/int8_matmul.hpp"
 
-#include <dlfcn.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <memory>
 #include <vector>
 
 #include <oneapi/dnnl/dnnl.hpp>
+
+#include "kernels/onednn_runtime.hpp"
 
 namespace xgrad::detail {
 
@@ -24,57 +24,6 @@ bool has_vnni(dnnl::cpu_isa isa) {
     using dnnl::cpu_isa;
     return isa == cpu_isa::avx2_vnni || isa == cpu_isa::avx512_core_vnni ||
            isa == cpu_isa::avx512_core_bf16 || isa == cpu_isa::avx512_core_amx;
-}
-
-// Makes oneDNN run on the calling thread alone while the scope lasts, and
-// restores the thread's OpenMP setting afterwards. oneDNN 2.6 on the OpenMP
-// runtime sizes its thread team with omp_get_max_threads(); its API has no
-// call to change that. The OpenMP runtime that oneDNN loaded is looked up by
-// name, so that xgrad need not link OpenMP itself. On other runtimes the
-// scope does nothing.
-class OneThreadScope {
-  public:
-    OneThreadScope() {
-        if (functions().set_num_threads != nullptr) {
-            saved_ = functions().get_max_threads();
-            functions().set_num_threads(1);
-        }
-    }
-    ~OneThreadScope() {
-        if (functions().set_num_threads != nullptr) {
-            functions().set_num_threads(saved_);
-        }
-    }
-    OneThreadScope(const OneThreadScope&) = delete;
-    OneThreadScope& operator=(const OneThreadScope&) = delete;
-
-  private:
-    struct OpenMpFunctions {
-        int (*get_max_threads)() = nullptr;
-        void (*set_num_threads)(int) = nullptr;
-    };
-
-    static const OpenMpFunctions& functions() {
-        static const OpenMpFunctions found = [] {
-            OpenMpFunctions result;
-#if DNNL_CPU_THREADING_RUNTIME == DNNL_RUNTIME_OMP
-            auto* get = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "omp_get_max_threads"));
-            auto* set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
-            if (get != nullptr && set != nullptr) {
-                result = {get, set};
-            }
-#endif
-            return result;
-        }();
-        return found;
-    }
-
-    int saved_ = 1;
-};
-
-const dnnl::engine& cpu_engine() {
-    static const dnnl::engine engine(dnnl::engine::kind::cpu, 0);
-    return engine;
 }
 
 // One matmul primitive for a shape: (rows, in) u8 times (in, out) s8 into

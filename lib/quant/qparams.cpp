@@ -208,8 +208,10 @@ double int8_weight_scale(double largest) {
 }
 
 QParams weight_qparams(const Tensor& weight) {
-    if (!weight.defined() || weight.dim() != 2) {
-        throw shape_error("weight_qparams: expected a weight of shape (out_features, in_features)");
+    if (!weight.defined() || (weight.dim() != 2 && weight.dim() != 4)) {
+        throw shape_error(
+            "weight_qparams: expected a weight of shape (out_features, in_features) or (C_out, "
+            "C_in, kH, kW)");
     }
     const auto [low, high] = channel_min_max(weight, 0);
     QParams params;

@@ -1,11 +1,15 @@
 #include "xgrad/transforms/quantize.hpp"
 
 #include <map>
+#include <optional>
 #include <set>
 
+#include "xgrad/autograd.hpp"
 #include "xgrad/graph/passes.hpp"
+#include "xgrad/ops/binary.hpp"
 #include "xgrad/ops/fake_quant.hpp"
 #include "xgrad/ops/quantized.hpp"
+#include "xgrad/ops/quantized_conv.hpp"
 
 namespace xgrad::transforms {
 
@@ -19,7 +23,10 @@ const Node* producer(const Graph& graph, std::size_t value) {
     return v.kind == ValueKind::op ? &graph.nodes()[v.node] : nullptr;
 }
 
-// The value a linear's input had before convert_qat() put fake_quantize in
+// The layers the passes quantize.
+bool is_quantizable(const Node& node) { return is_op(node, "linear") || is_op(node, "conv2d"); }
+
+// The value a layer's input had before convert_qat() put fake_quantize in
 // front of it.
 std::size_t unquantized_input(const Graph& graph, std::size_t value) {
     const Node* node = producer(graph, value);
@@ -44,6 +51,48 @@ Tensor vector_tensor(const std::vector<std::int64_t>& values) {
     return Tensor(std::move(out));
 }
 
+// The weight a linear or conv2d node reads, through fake quantization and a
+// pruning mask: mul(weight, "<weight>.mask"), where the mask is a buffer.
+struct LayerWeight {
+    std::size_t value;
+    std::optional<std::size_t> mask;
+};
+
+LayerWeight layer_weight(const Graph& graph, const Node& layer) {
+    LayerWeight weight{unquantized_weight(graph, layer.inputs.at(1)), std::nullopt};
+    if (const Node* node = producer(graph, weight.value); node != nullptr && is_op(*node, "mul")) {
+        const Value& first = graph.value(node->inputs[0]);
+        const Value& second = graph.value(node->inputs[1]);
+        if (first.kind == ValueKind::parameter && second.name == first.name + ".mask") {
+            weight = {node->inputs[0], node->inputs[1]};
+        }
+    }
+    return weight;
+}
+
+// The name by which the passes know a layer: its weight's name. A conv2d
+// weight may also be a named constant, because fold_batch_norm() replaces
+// each folded convolution's weight by the constant "<weight>.folded".
+std::string layer_name(const Graph& graph, const Node& layer) {
+    if (is_op(layer, "linear")) {
+        return linear_weight_name(graph, layer);
+    }
+    const Value& v = graph.value(layer_weight(graph, layer).value);
+    const bool named_constant = v.kind == ValueKind::constant && !v.name.empty();
+    return v.kind == ValueKind::parameter || named_constant ? v.name : std::string();
+}
+
+// The weight's values times its mask, so that pruned entries are exactly
+// zero even where the parameter itself was not zeroed.
+Tensor masked_weight(const Graph& graph, const LayerWeight& weight) {
+    const Tensor& values = graph.value(weight.value).tensor;
+    if (!weight.mask) {
+        return values;
+    }
+    const NoGradGuard no_grad;
+    return mul(values, graph.value(*weight.mask).tensor);
+}
+
 std::size_t add_constant(Graph& graph, Tensor tensor) {
     Value value;
     value.kind = ValueKind::constant;
@@ -54,26 +103,17 @@ std::size_t add_constant(Graph& graph, Tensor tensor) {
 }  // namespace
 
 std::string linear_weight_name(const Graph& graph, const Node& linear) {
-    std::size_t weight = unquantized_weight(graph, linear.inputs.at(1));
-    // A pruning mask: mul(weight, "<weight>.mask").
-    if (const Node* node = producer(graph, weight); node != nullptr && is_op(*node, "mul")) {
-        const Value& first = graph.value(node->inputs[0]);
-        const Value& second = graph.value(node->inputs[1]);
-        if (first.kind == ValueKind::parameter && second.name == first.name + ".mask") {
-            weight = node->inputs[0];
-        }
-    }
-    const Value& v = graph.value(weight);
+    const Value& v = graph.value(layer_weight(graph, linear).value);
     return v.kind == ValueKind::parameter ? v.name : std::string();
 }
 
 Calibration::Calibration(Graph graph, const QuantizationConfig& config) : graph_(std::move(graph)) {
     std::set<std::string> seen;
     for (const Node& node : graph_.nodes()) {
-        if (!is_op(node, "linear")) {
+        if (!is_quantizable(node)) {
             continue;
         }
-        const std::string name = linear_weight_name(graph_, node);
+        const std::string name = layer_name(graph_, node);
         if (name.empty() || !seen.insert(name).second) {
             continue;  // weights that are not parameters, or shared ones, stay float
         }
@@ -106,10 +146,10 @@ Graph convert_qat(const Graph& graph, const ActivationParams& activations) {
     const OpDef& fake_quantize_op = find_op("fake_quantize");
     const OpDef& fake_quantize_weight_op = find_op("fake_quantize_weight");
     return rewrite_nodes(graph, [&](Graph& out, const Node& node, const std::vector<std::size_t>& inputs) {
-        if (!is_op(node, "linear")) {
+        if (!is_quantizable(node)) {
             return out.add_node(*node.op, inputs, node.attrs);
         }
-        const auto found = activations.find(linear_weight_name(graph, node));
+        const auto found = activations.find(layer_name(graph, node));
         const bool already = producer(graph, node.inputs[0]) != nullptr &&
                              is_op(*producer(graph, node.inputs[0]), "fake_quantize");
         if (found == activations.end() || already) {
@@ -133,8 +173,8 @@ namespace xgrad::transforms {
 
 namespace {
 
-// The graph inputs of a quantized_linear node: x, values, scales, row_sums
-// and an optional bias.
+// The graph inputs of a quantized_linear or quantized_conv2d node: x,
+// values, scales, row_sums and an optional bias.
 constexpr std::size_t kValues = 1;
 constexpr std::size_t kScales = 2;
 constexpr std::size_t kRowSums = 3;
@@ -145,12 +185,17 @@ struct QuantizedLayer {
     const Node* node;
 };
 
-// Each quantized_linear node with the name of the weight it came from, which
-// convert_int8() stores as the name of the int8 values constant.
+bool is_quantized(const Node& node) {
+    return is_op(node, "quantized_linear") || is_op(node, "quantized_conv2d");
+}
+
+// Each quantized_linear and quantized_conv2d node with the name of the
+// weight it came from, which convert_int8() stores as the name of the int8
+// values constant.
 std::vector<QuantizedLayer> quantized_layers(const Graph& graph) {
     std::vector<QuantizedLayer> layers;
     for (const Node& node : graph.nodes()) {
-        if (is_op(node, "quantized_linear")) {
+        if (is_quantized(node)) {
             layers.push_back({graph.value(node.inputs[kValues]).name, &node});
         }
     }
@@ -178,12 +223,13 @@ Graph convert_int8(const Graph& qat_or_float_graph, const ActivationParams& acti
             return out.add_node(*node.op, inputs, node.attrs);
         });
     const OpDef& quantized_linear_op = find_op("quantized_linear");
+    const OpDef& quantized_conv_op = find_op("quantized_conv2d");
     const Graph converted =
         rewrite_nodes(graph, [&](Graph& out, const Node& node, const std::vector<std::size_t>& inputs) {
-            if (!is_op(node, "linear")) {
+            if (!is_quantizable(node)) {
                 return out.add_node(*node.op, inputs, node.attrs);
             }
-            const std::string name = linear_weight_name(graph, node);
+            const std::string name = layer_name(graph, node);
             const auto found = activations.find(name);
             if (found == activations.end()) {
                 return out.add_node(*node.op, inputs, node.attrs);
@@ -194,10 +240,11 @@ Graph convert_int8(const Graph& qat_or_float_graph, const ActivationParams& acti
                                       input.describe() +
                                       " parameters; int8 inference takes per-tensor affine uint8");
             }
-            // The weight's current values, read through any mask (pruned
-            // entries are already zero in the parameter itself).
-            const Tensor weight = graph.value(graph.find_value(name)).tensor;
-            const QuantizedWeight quantized = quantize_weight(weight);
+            // The weight's current values, through its mask if it has one.
+            const bool conv = is_op(node, "conv2d");
+            const Tensor weight = masked_weight(graph, layer_weight(graph, node));
+            const QuantizedWeight quantized =
+                conv ? quantize_conv_weight(weight) : quantize_weight(weight);
             std::vector<std::size_t> node_inputs = {
                 inputs[0],
                 add_named_constant(out, name, quantized.values),
@@ -210,9 +257,14 @@ Graph convert_int8(const Graph& qat_or_float_graph, const ActivationParams& acti
             OpAttrs attrs;
             attrs.scalars[0] = input.scales[0];
             attrs.ints = {input.zero_points[0], static_cast<std::int64_t>(QuantizedKernel::automatic)};
-            return out.add_node(quantized_linear_op, node_inputs, attrs);
+            if (!conv) {
+                return out.add_node(quantized_linear_op, node_inputs, attrs);
+            }
+            // conv2d's stride, padding and dilation follow.
+            attrs.ints.insert(attrs.ints.end(), node.attrs.ints.begin(), node.attrs.ints.end());
+            return out.add_node(quantized_conv_op, node_inputs, attrs);
         });
-    // Fake quantization and masks feeding nothing but the replaced linears
+    // Fake quantization and masks feeding nothing but the replaced layers
     // are dead now, and so are the float weights.
     const Graph cleaned = eliminate_dead_code(converted);
     return cleaned;
@@ -282,7 +334,7 @@ void load_quantized_state_dict(Graph& int8_graph, const io::NamedTensors& state)
     const std::map<std::string, Tensor> loaded(state.begin(), state.end());
     int8_graph = rewrite_nodes(int8_graph, [&](Graph& out, const Node& node,
                                               const std::vector<std::size_t>& inputs) {
-        if (!is_op(node, "quantized_linear")) {
+        if (!is_quantized(node)) {
             return out.add_node(*node.op, inputs, node.attrs);
         }
         const std::string name = int8_graph.value(node.inputs[kValues]).name;

@@ -22,9 +22,11 @@ namespace xgrad {
 Tensor fake_quantize(const Tensor& x, const quant::QParams& params);
 
 /// Fake quantization of a weight (out_features, in_features) with per-row
-/// symmetric int8 parameters computed from its current values at every call
-/// (quant::weight_qparams), so they follow the weight as it trains. Every
-/// value lies in its row's range, so dx = dy everywhere.
+/// symmetric int8 parameters, or of a convolution weight (C_out, C_in, kH,
+/// kW) with one set per output channel, computed from its current values at
+/// every call (quant::weight_qparams), so they follow the weight as it
+/// trains. These are the codes quantize_weight() and quantize_conv_weight()
+/// produce. Every value lies in its row's range, so dx = dy everywhere.
 ///
 /// NOTE: quantized_linear() quantizes its input by multiplying with a
 /// float32 reciprocal of the scale, where fake_quantize() divides in double,

@@ -53,12 +53,15 @@ struct QuantizationParams {
     std::int64_t zero_point = 0;  ///< the code of r = 0, in [0, 255]
 };
 
-/// A Linear layer's weight in symmetric per-row int8:
-/// W[n, k] ~ scales[n] * values[n, k].
+/// A layer's weight in symmetric int8 with one scale per output:
+/// W[n, ...] ~ scales[n] * values[n, ...]. For a Linear layer, values has
+/// shape (out_features, in_features) and each row has its own scale. For a
+/// convolution (quantized_conv2d()), values has shape (C_out, C_in, kH, kW)
+/// and each output channel has its own scale.
 struct QuantizedWeight {
-    Tensor values;    ///< int8, shape (out_features, in_features)
+    Tensor values;    ///< int8, shape (out_features, in_features) or (C_out, C_in, kH, kW)
     Tensor scales;    ///< float32, shape (out_features), positive and finite
-    Tensor row_sums;  ///< int64, shape (out_features): sum over k of values[n, k]
+    Tensor row_sums;  ///< int64, shape (out_features): sum of all of values[n]
 };
 
 /// Selects the kernel of the integer product in quantized_linear().
@@ -86,10 +89,21 @@ enum class QuantizedKernel : std::uint8_t {
 /// element (naming its position).
 QuantizedWeight quantize_weight(const Tensor& weight);
 
+/// Quantizes a float32 or float64 convolution weight of shape (C_out, C_in,
+/// kH, kW) per output channel, by the rules of quantize_weight() with all
+/// C_in kH kW taps of channel n as its row n: scales[n] = max |W[n]| / 127
+/// rounded to float32, values of the weight's shape, and row_sums[n] the sum
+/// of values[n]. Throws shape_error for a weight that is not
+/// four-dimensional, value_error for an integer dtype or a NaN or infinite
+/// element (naming its position).
+QuantizedWeight quantize_conv_weight(const Tensor& weight);
+
 /// Sums each row of an int8 matrix of shape (out_features, in_features) into
 /// an int64 tensor of shape (out_features), for a QuantizedWeight whose
 /// values did not come from quantize_weight(). Throws shape_error for a
 /// tensor that is not two-dimensional and value_error for one that is not int8.
+/// For int8 convolution values of shape (C_out, C_in, kH, kW), pass them
+/// reshaped to (C_out, C_in kH kW).
 Tensor weight_row_sums(const Tensor& values);
 
 /// Quantizes a float32 tensor to uint8 of the same shape, exactly as

@@ -89,7 +89,8 @@ std::pair<std::vector<double>, std::vector<double>> channel_min_max(const Tensor
 double int8_weight_scale(double largest);
 
 /// Per-row symmetric int8 parameters of a weight (out_features, in_features),
-/// with int8_weight_scale() per row.
+/// with int8_weight_scale() per row, or of a convolution weight (C_out, C_in,
+/// kH, kW) per output channel. The parameters have axis 0.
 QParams weight_qparams(const Tensor& weight);
 
 }  // namespace xgrad::quant
