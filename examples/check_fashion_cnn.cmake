@@ -2,10 +2,10 @@
 # 1,000 images (200 more for validation) with crops and flips. From the dense
 # model it prunes half of each convolution's channels with one epoch of
 # fine-tuning and removes them, and it prunes a second copy to 90% with one
-# epoch of fine-tuning. Then it checks that every output file exists and
-# that summary.json reports a dense test accuracy above 0.5 (chance is 0.1),
-# a channels stage in a smaller file and a pruned stage at 90% sparsity in a
-# smaller file.
+# epoch of fine-tuning, then quantizes that copy to int8. Then it checks
+# that every output file exists and that summary.json reports a dense test
+# accuracy above 0.5 (chance is 0.1), a channels stage in a smaller file, a
+# pruned stage at 90% sparsity in a smaller file and an int8 stage.
 #   cmake -DEXAMPLE=path/to/fashion_cnn -DOUT=dir -P check_fashion_cnn.cmake
 
 file(REMOVE_RECURSE "${OUT}")
@@ -19,7 +19,7 @@ if(NOT result EQUAL 0)
     message(FATAL_ERROR "fashion_cnn exited with ${result}")
 endif()
 
-foreach(name model.npz channels.npz pruned.npz metrics.csv curves.svg graph.dot summary.json)
+foreach(name model.npz channels.npz pruned.npz pruned_int8.npz metrics.csv curves.svg graph.dot summary.json)
     if(NOT EXISTS "${OUT}/${name}")
         message(FATAL_ERROR "fashion_cnn did not write ${OUT}/${name}")
     endif()
@@ -46,6 +46,11 @@ string(JSON pruned_bytes GET "${summary}" stages 2 model_bytes)
 if(NOT pruned_name STREQUAL "pruned" OR pruned_sparsity LESS 0.89 OR pruned_accuracy LESS 0.3
    OR NOT pruned_bytes LESS bytes)
     message(FATAL_ERROR "unexpected pruned stage: ${summary}")
+endif()
+string(JSON int8_name GET "${summary}" stages 3 name)
+string(JSON int8_accuracy GET "${summary}" stages 3 test_accuracy)
+if(NOT int8_name STREQUAL "pruned_int8" OR int8_accuracy LESS 0.3)
+    message(FATAL_ERROR "unexpected int8 stage: ${summary}")
 endif()
 file(STRINGS "${OUT}/metrics.csv" rows)
 list(LENGTH rows row_count)

@@ -1,20 +1,29 @@
 // A convolutional network for Fashion-MNIST, trained with data augmentation,
-// pruned, evaluated and reported like the main job (examples/fashion_mnist).
+// pruned, quantized, evaluated and reported like the main job
+// (examples/fashion_mnist).
 //
 // What it teaches: images as NCHW tensors and a model of convolution blocks
 // (Conv2d without bias, BatchNorm2d, ReLU, max pooling) with a classifier.
 // The data loader draws random crops and flips per batch, and the batch norm
-// layers behave differently in train and eval modes. Pruning runs with eager
-// fine-tuning, and inference folds each batch norm into its convolution.
+// layers behave differently in train and eval modes. After dense training,
+// three stages start from the trained model:
+//   channels     a copy loses half of each convolution's output channels
+//                (structured pruning with fine-tuning), and the pruned
+//                channels are removed, so the model gets narrower;
+//   pruned       the model loses 90% of its conv and linear weights
+//                (unstructured, global magnitude, with fine-tuning);
+//   pruned_int8  each batch norm folds into its convolution, and every
+//                convolution and linear layer runs in int8.
 //
 // Run:    build/examples/fashion_cnn [--epochs N] [--out DIR] ... (--help lists all)
 // Prints: a progress bar per epoch on a terminal (plain lines otherwise),
 //         validation accuracy after each epoch, the test accuracy of each
 //         stage and a summary table. Writes to --out: model.npz (weights and
-//         batch norm statistics), pruned.npz (the pruned weights, sparse ones
-//         in CSR form), metrics.csv (one row per epoch of both stages),
-//         curves.svg (loss and accuracy), graph.dot (the inference graph)
-//         and summary.json.
+//         batch norm statistics), channels.npz (the narrower model),
+//         pruned.npz (the pruned weights, sparse ones in CSR form),
+//         pruned_int8.npz (int8 weights and scales), metrics.csv (one row
+//         per epoch of every stage), curves.svg (loss and accuracy),
+//         graph.dot (the inference graph) and summary.json.
 // Exits with 1 when the dense test accuracy is below --min-accuracy.
 
 #include <algorithm>
@@ -64,6 +73,8 @@ struct Settings {
     double prune_lr;
     double channel_sparsity;
     int channel_epochs;
+    std::string quant_observer;
+    std::size_t calibration_batches;
 };
 
 Settings parse_settings(int argc, char** argv) {
@@ -106,6 +117,12 @@ Settings parse_settings(int argc, char** argv) {
               "channels (0 skips that stage).");
     flags.add("channel-epochs", "3",
               "Epochs of fine-tuning during and after gradual channel pruning.");
+    flags.add("quant-observer", "histogram_mse",
+              "Activation observer for int8 calibration: minmax, moving_average, "
+              "histogram_percentile or histogram_mse.");
+    flags.add("calibration-batches", "32",
+              "Training batches of 256 images observed to calibrate int8 (0 skips the int8 "
+              "stage).");
     flags.parse(argc, argv);
 
     constexpr double kLargest = 1e300;
@@ -149,6 +166,8 @@ Settings parse_settings(int argc, char** argv) {
     settings.prune_lr = flags.get_double_in("prune-lr", 0.0, kLargest);
     settings.channel_sparsity = flags.get_double_in("channel-sparsity", 0.0, 0.99);
     settings.channel_epochs = static_cast<int>(flags.get_count("channel-epochs"));
+    settings.quant_observer = flags.get("quant-observer");
+    settings.calibration_batches = flags.get_count("calibration-batches");
     return settings;
 }
 
@@ -430,6 +449,28 @@ int run(const Settings& settings) {
                           tf::overall_sparsity(tf::sparsity_report(*model)),
                           std::filesystem::file_size(settings.out / "pruned.npz"),
                           examples::inference_ms(pruned_graph, inference_batch)});
+    }
+
+    // Stage 4: post-training int8 quantization of the (pruned) float model.
+    // Each batch norm folds into its convolution first, so every convolution
+    // and linear layer runs on int8 weights, one scale per output channel.
+    if (settings.calibration_batches > 0) {
+        namespace tf = xgrad::transforms;
+        const std::string name = stages.back().name == "pruned" ? "pruned_int8" : "int8";
+        const examples::GraphPass fold = [](const xgrad::Graph& graph) {
+            return tf::fold_batch_norm(graph);
+        };
+        const tf::ActivationParams params =
+            examples::calibrate(*model, train_set, settings.quant_observer,
+                                settings.calibration_batches, settings.seed + 3, fold);
+        const double accuracy = examples::int8_accuracy(*model, params, test, fold);
+        std::printf("%s test accuracy: %.4f\n", name.c_str(), accuracy);
+        xgrad::Graph graph = examples::int8_graph(*model, inference_batch, params, fold);
+        const std::filesystem::path file = settings.out / (name + ".npz");
+        xgrad::io::save_npz(file, tf::quantized_state_dict(graph));
+        stages.push_back({name, accuracy, tf::overall_sparsity(tf::sparsity_report(*model)),
+                          std::filesystem::file_size(file),
+                          examples::inference_ms(graph, inference_batch)});
     }
 
     examples::write_metrics(settings.out / "metrics.csv", metrics);
