@@ -5,9 +5,11 @@
 // loader, an optimizer and a learning-rate schedule, validation during
 // training, capturing the training step as a graph, gradual magnitude
 // pruning with fine-tuning on that graph, sparse inference, and writing
-// results that scripts can read.
+// results that scripts can read. Started by mpirun, the same program trains
+// data-parallel across the ranks (see Parallel below).
 //
 // Run:    build/examples/fashion_mnist [--epochs N] [--out DIR] ... (--help lists all)
+//         mpirun -np 2 build/examples/fashion_mnist ... (docs/distributed.md)
 // Prints: a progress bar per epoch on a terminal (plain lines otherwise),
 //         validation accuracy after each epoch, test accuracy at the end and
 //         a summary table. Writes to --out: model.npz (the trained weights),
@@ -28,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include <xgrad/distributed.hpp>
 #include <xgrad/graph/sparsify.hpp>
 #include <xgrad/xgrad.hpp>
 
@@ -39,6 +42,7 @@ namespace {
 
 using xgrad::Tensor;
 namespace data = xgrad::data;
+namespace distributed = xgrad::distributed;
 namespace nn = xgrad::nn;
 namespace examples = xgrad::examples;
 using examples::EpochMetrics;
@@ -186,18 +190,42 @@ std::unique_ptr<xgrad::optim::Optimizer> make_optimizer(const Settings& settings
                         .lr = settings.lr, .momentum = 0.9, .weight_decay = settings.weight_decay});
 }
 
+// The data-parallel side of a run. Under `mpirun -np N`, each batch of
+// --batch-size examples is split across the N ranks: every rank's loader
+// yields its shard of each epoch's order in batches of --batch-size / N, and
+// the ranks average their gradients before every optimizer step, so they
+// train as one process with batches of --batch-size would. Rank 0 alone
+// prints and writes files. Without mpirun there is one rank, and averaging
+// does nothing.
+struct Parallel {
+    const distributed::Context& context;
+    distributed::GradientAverager& averager;
+    std::size_t local_batch;  ///< examples per step on this rank
+
+    data::DataLoaderOptions loader_options(std::uint64_t seed, bool drop_last) const {
+        return {.batch_size = local_batch,
+                .drop_last = drop_last,
+                .seed = seed,
+                .shard_count = context.size(),
+                .shard_index = context.rank()};
+    }
+    bool writes() const { return context.is_root(); }
+};
+
 // Stage 1: dense training in eager mode, op by op on the tape.
-void train_dense(nn::Module& model, const Settings& settings, const data::TensorDataset& train,
-                 const data::TensorDataset& held_out, std::vector<EpochMetrics>& metrics) {
+void train_dense(nn::Module& model, const Settings& settings, const Parallel& parallel,
+                 const data::TensorDataset& train, const data::TensorDataset& held_out,
+                 std::vector<EpochMetrics>& metrics) {
     const auto optimizer = make_optimizer(settings, model.parameters());
     xgrad::optim::CosineAnnealingLR cosine(*optimizer, std::max(settings.epochs, 1));
     nn::CrossEntropyLoss criterion;
-    data::DataLoader loader(train, {.batch_size = settings.batch_size, .seed = settings.seed});
+    data::DataLoader loader(train, parallel.loader_options(settings.seed, false));
     const TrainStep step = [&](const data::Batch& batch) {
         const Tensor logits = model(batch.inputs);
         const Tensor loss = criterion(logits, batch.targets);
         optimizer->zero_grad();
         loss.backward();
+        parallel.averager.average();
         optimizer->step();
         return std::pair{loss, logits};
     };
@@ -216,15 +244,16 @@ void train_dense(nn::Module& model, const Settings& settings, const data::Tensor
 // nodes of that graph; the pruned weights of the model itself are zero too,
 // so the eager model evaluates the pruned network.
 xgrad::Graph prune_and_fine_tune(nn::Module& model, const Settings& settings,
-                                 const data::TensorDataset& train,
+                                 const Parallel& parallel, const data::TensorDataset& train,
                                  const data::TensorDataset& held_out,
                                  std::vector<EpochMetrics>& metrics) {
     namespace tf = xgrad::transforms;
-    data::DataLoader loader(
-        train, {.batch_size = settings.batch_size, .drop_last = true, .seed = settings.seed + 1});
-    const xgrad::Graph captured = examples::training_graph(model, train, settings.batch_size);
-    examples::write_text(settings.out / "graph.dot",
-                         captured.to_dot("fashion_mnist training step"));
+    data::DataLoader loader(train, parallel.loader_options(settings.seed + 1, true));
+    const xgrad::Graph captured = examples::training_graph(model, train, parallel.local_batch);
+    if (parallel.writes()) {
+        examples::write_text(settings.out / "graph.dot",
+                             captured.to_dot("fashion_mnist training step"));
+    }
     xgrad::Graph graph = tf::add_masks(captured, tf::linear_weights(captured));
 
     xgrad::optim::Adam optimizer(model.parameters(), {.lr = settings.prune_lr});
@@ -235,7 +264,8 @@ xgrad::Graph prune_and_fine_tune(nn::Module& model, const Settings& settings,
                                        : tf::PruneMethod::magnitude;
     tf::GradualPruner pruner(graph, {.method = method}, schedule, &optimizer);
 
-    const TrainStep replay = examples::graph_step(graph, optimizer);
+    const TrainStep replay =
+        examples::graph_step(graph, optimizer, [&parallel] { parallel.averager.average(); });
     examples::fine_tune_while_pruning(pruner, schedule, settings.prune_epochs, loader, replay, optimizer,
                                       model, held_out, metrics);
     std::printf("%s", tf::format_sparsity_report(tf::sparsity_report(graph)).c_str());
@@ -247,14 +277,15 @@ xgrad::Graph prune_and_fine_tune(nn::Module& model, const Settings& settings,
 // int8 with the calibrated activation parameters.
 void quantization_aware_training(nn::Module& model, xgrad::Graph& train_graph,
                                  const xgrad::transforms::ActivationParams& params,
-                                 const Settings& settings, const data::TensorDataset& train,
+                                 const Settings& settings, const Parallel& parallel,
+                                 const data::TensorDataset& train,
                                  const data::TensorDataset& held_out,
                                  std::vector<EpochMetrics>& metrics) {
     xgrad::Graph qat = xgrad::transforms::convert_qat(train_graph, params);
     xgrad::optim::Adam optimizer(model.parameters(), {.lr = settings.qat_lr});
-    data::DataLoader loader(
-        train, {.batch_size = settings.batch_size, .drop_last = true, .seed = settings.seed + 3});
-    const TrainStep step = examples::graph_step(qat, optimizer);
+    data::DataLoader loader(train, parallel.loader_options(settings.seed + 3, true));
+    const TrainStep step =
+        examples::graph_step(qat, optimizer, [&parallel] { parallel.averager.average(); });
     for (int epoch = 1; epoch <= settings.qat_epochs; ++epoch) {
         metrics.push_back(examples::run_epoch("qat", epoch, settings.qat_epochs, loader, step,
                                               model, held_out, settings.qat_lr));
@@ -263,8 +294,16 @@ void quantization_aware_training(nn::Module& model, xgrad::Graph& train_graph,
 
 }  // namespace
 
-int run(const Settings& settings) {
-    std::filesystem::create_directories(settings.out);
+int run(const Settings& settings, const distributed::Context& context) {
+    if (settings.batch_size % context.size() != 0) {
+        throw xgrad::value_error("--batch-size " + std::to_string(settings.batch_size) +
+                                 " does not split evenly across " +
+                                 std::to_string(context.size()) +
+                                 " ranks; choose a multiple of the rank count");
+    }
+    if (context.is_root()) {
+        std::filesystem::create_directories(settings.out);
+    }
 
     // Data: pixels in [0, 1], standardised with the training set's statistics,
     // and a fixed validation split.
@@ -294,42 +333,61 @@ int run(const Settings& settings) {
     xgrad::Generator generator(settings.seed);
     const std::shared_ptr<nn::Sequential> model = make_mlp(settings, generator);
     std::printf("%s\n%zu parameters\n", model->to_string().c_str(), model->parameter_count());
+    distributed::broadcast_parameters(context, *model);
+    distributed::GradientAverager averager(context, *model);
+    const Parallel parallel{context, averager, settings.batch_size / context.size()};
+    if (context.size() > 1) {
+        std::printf("%zu ranks, %zu examples per rank and step\n", context.size(),
+                    parallel.local_batch);
+    }
     std::vector<EpochMetrics> metrics;
     std::vector<Stage> stages;
 
+    // Rank 0 writes the files and times inference; the other ranks report
+    // zero bytes and no time, which nobody prints.
+    const auto save = [&](const std::string& file, const std::function<void(const std::filesystem::path&)>& write) {
+        if (!parallel.writes()) {
+            return std::uintmax_t{0};
+        }
+        write(settings.out / file);
+        return std::filesystem::file_size(settings.out / file);
+    };
+    const auto time_inference = [&](xgrad::Graph& graph) {
+        return parallel.writes() ? examples::inference_ms(graph, inference_batch) : std::nan("");
+    };
+
     // Stage 1: dense training.
-    train_dense(*model, settings, train, held_out, metrics);
+    train_dense(*model, settings, parallel, train, held_out, metrics);
     const Evaluation dense = examples::evaluate(*model, test);
     std::printf("Dense test accuracy: %.4f\n", dense.accuracy);
-    xgrad::save_model(*model, settings.out / "model.npz");
+    const std::uintmax_t dense_bytes = save(
+        "model.npz", [&](const std::filesystem::path& path) { xgrad::save_model(*model, path); });
     xgrad::Graph dense_graph = examples::inference_graph(*model, inference_batch);
-    stages.push_back({"dense", dense.accuracy, 0.0,
-                      std::filesystem::file_size(settings.out / "model.npz"),
-                      examples::inference_ms(dense_graph, inference_batch)});
+    stages.push_back({"dense", dense.accuracy, 0.0, dense_bytes, time_inference(dense_graph)});
 
     // Stage 2: pruning with fine-tuning, then sparse inference.
     xgrad::Graph train_graph;
     const bool prune = settings.prune_sparsity > 0.0 && settings.prune_epochs > 0;
     if (prune) {
-        train_graph = prune_and_fine_tune(*model, settings, train, held_out, metrics);
+        train_graph = prune_and_fine_tune(*model, settings, parallel, train, held_out, metrics);
         const Evaluation pruned = examples::evaluate(*model, test);
         std::printf("Pruned test accuracy: %.4f\n", pruned.accuracy);
         const double sparsity =
             xgrad::transforms::overall_sparsity(xgrad::transforms::sparsity_report(*model));
         // CSR stores 12 bytes per kept float32 weight (value and int64 column)
         // against 4 dense, so it is smaller from a sparsity of 2/3.
-        xgrad::io::save_npz(settings.out / "pruned.npz",
-                            xgrad::transforms::compressed_state_dict(*model, 2.0 / 3.0));
+        const std::uintmax_t pruned_bytes = save("pruned.npz", [&](const std::filesystem::path& path) {
+            xgrad::io::save_npz(path, xgrad::transforms::compressed_state_dict(*model, 2.0 / 3.0));
+        });
         // tests/bench/bench_sparse measured sparse_linear faster than dense
         // from a sparsity of 0.7-0.8 at batch 128 (0.95 at batch 1), so the
         // inference batch of 256 uses the lower threshold.
         xgrad::Graph sparse_graph = xgrad::eliminate_dead_code(
             xgrad::sparsify(examples::inference_graph(*model, inference_batch), 0.8));
-        stages.push_back({"pruned", pruned.accuracy, sparsity,
-                          std::filesystem::file_size(settings.out / "pruned.npz"),
-                          examples::inference_ms(sparse_graph, inference_batch)});
+        stages.push_back(
+            {"pruned", pruned.accuracy, sparsity, pruned_bytes, time_inference(sparse_graph)});
     } else {
-        train_graph = examples::training_graph(*model, train, settings.batch_size);
+        train_graph = examples::training_graph(*model, train, parallel.local_batch);
     }
 
     // Stage 3: post-training int8 quantization of the (pruned) float model.
@@ -345,22 +403,24 @@ int run(const Settings& settings) {
             const double accuracy = examples::int8_accuracy(*model, params, test);
             std::printf("%s test accuracy: %.4f\n", name.c_str(), accuracy);
             xgrad::Graph graph = examples::int8_graph(*model, inference_batch, params);
-            const std::filesystem::path file = settings.out / (name + ".npz");
-            xgrad::io::save_npz(file, tf::quantized_state_dict(graph));
-            stages.push_back({name, accuracy, sparsity, std::filesystem::file_size(file),
-                              examples::inference_ms(graph, inference_batch)});
+            const std::uintmax_t bytes = save(name + ".npz", [&](const std::filesystem::path& path) {
+                xgrad::io::save_npz(path, tf::quantized_state_dict(graph));
+            });
+            stages.push_back({name, accuracy, sparsity, bytes, time_inference(graph)});
         };
         int8_stage(base + "int8");
         if (settings.qat_epochs > 0) {
-            quantization_aware_training(*model, train_graph, params, settings, train, held_out,
-                                        metrics);
+            quantization_aware_training(*model, train_graph, params, settings, parallel, train,
+                                        held_out, metrics);
             int8_stage(base + "int8_qat");
         }
     }
 
-    examples::write_metrics(settings.out / "metrics.csv", metrics);
-    examples::write_curves(settings.out / "curves.svg", metrics);
-    examples::write_summary(settings.out / "summary.json", inference_size, stages);
+    if (parallel.writes()) {
+        examples::write_metrics(settings.out / "metrics.csv", metrics);
+        examples::write_curves(settings.out / "curves.svg", metrics);
+        examples::write_summary(settings.out / "summary.json", inference_size, stages);
+    }
     examples::print_table(inference_size, stages);
     std::printf(
         "\nWrote model.npz, pruned.npz, *int8*.npz, metrics.csv, curves.svg, graph.dot and "
@@ -376,9 +436,11 @@ int run(const Settings& settings) {
 }
 
 int main(int argc, char** argv) {
+    const distributed::Context context;
+    examples::print_on_root_only(context.is_root());
     const Settings settings = parse_settings(argc, argv);
     try {
-        return run(settings);
+        return run(settings, context);
     } catch (const std::exception& error) {
         std::fflush(stdout);  // keep the log in order when both go to one file
         // A missing data set, an unwritable --out, a corrupt file: one line,

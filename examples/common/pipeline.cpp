@@ -107,11 +107,15 @@ Graph training_graph(nn::Module& model, const data::TensorDataset& train, std::s
         {example.inputs, example.targets}, &model);
 }
 
-TrainStep graph_step(Graph& graph, optim::Optimizer& optimizer) {
-    return [&graph, &optimizer](const data::Batch& batch) {
+TrainStep graph_step(Graph& graph, optim::Optimizer& optimizer,
+                     std::function<void()> after_backward) {
+    return [&graph, &optimizer, after_backward](const data::Batch& batch) {
         const std::vector<Tensor>& outputs = graph.forward({batch.inputs, batch.targets});
         optimizer.zero_grad();
         graph.backward();
+        if (after_backward) {
+            after_backward();
+        }
         optimizer.step();
         return std::pair{outputs[0], outputs[1]};
     };
@@ -187,6 +191,12 @@ double int8_accuracy(nn::Module& model, const transforms::ActivationParams& para
     }
     return dataset.size() == 0 ? std::nan("")
                                : static_cast<double>(correct) / static_cast<double>(dataset.size());
+}
+
+void print_on_root_only(bool is_root) {
+    if (!is_root && std::freopen("/dev/null", "w", stdout) == nullptr) {
+        throw io_error("cannot redirect standard output to /dev/null");
+    }
 }
 
 void write_text(const std::filesystem::path& path, const std::string& text) {

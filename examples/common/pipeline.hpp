@@ -76,9 +76,11 @@ EpochMetrics run_epoch(const std::string& stage, int epoch, int epochs, data::Da
 /// the graph drop the last, smaller batch.
 Graph training_graph(nn::Module& model, const data::TensorDataset& train, std::size_t batch_size);
 
-/// A TrainStep that replays `graph` (made by training_graph()) and steps the
-/// optimizer. Both must outlive the returned function.
-TrainStep graph_step(Graph& graph, optim::Optimizer& optimizer);
+/// A TrainStep that replays `graph` (made by training_graph()), calls
+/// `after_backward` when given (to average gradients across ranks, say) and
+/// steps the optimizer. Both must outlive the returned function.
+TrainStep graph_step(Graph& graph, optim::Optimizer& optimizer,
+                     std::function<void()> after_backward = {});
 
 /// The gradual pruning schedule of both examples: the sparsity rises from 0
 /// to `sparsity` over the first two thirds of `total_steps`, with a mask
@@ -118,6 +120,11 @@ Graph int8_graph(nn::Module& model, const Tensor& inputs,
 /// graph is built by int8_graph() per batch shape. NaN for an empty set.
 double int8_accuracy(nn::Module& model, const transforms::ActivationParams& params,
                      const data::TensorDataset& dataset, const GraphPass& prepare = {});
+
+/// Sends standard output to /dev/null unless `is_root`, so that in a run of
+/// several MPI ranks only rank 0 prints progress and results. Errors on
+/// standard error still show from every rank.
+void print_on_root_only(bool is_root);
 
 /// Writes `text` to `path` through a temporary file and a rename.
 void write_text(const std::filesystem::path& path, const std::string& text);
