@@ -15,9 +15,9 @@
 //     }
 //
 // With a mean loss, equal local batches of B examples on N ranks give the
-// gradient of the mean loss over all N * B examples, so the run follows one
-// process training with batches of N * B (up to the rounding of a different
-// summation order). When the local batches differ in size, pass each rank's
+// gradient of the mean loss over all N * B examples. The run then follows one
+// process training with batches of N * B, up to the rounding of a different
+// summation order. When the local batches differ in size, pass each rank's
 // example count as the weight: the weighted average of per-rank means is
 // again the mean over all examples.
 //
