@@ -5,10 +5,14 @@
 # reports all four stages, the dense one with a test accuracy above 0.5
 # (chance is 0.1) and the int8 files at most a third of the dense one.
 #   cmake -DEXAMPLE=path/to/fashion_mnist -DOUT=dir -P check_fashion_mnist.cmake
+# With -DLAUNCHER="mpirun;-np;2;..." the run is data-parallel, and with
+# -DSINGLE=dir (the output of a one-process run) every stage's test accuracy
+# must be within 0.01 of that run's: the ranks split each batch, so they
+# compute what one process computes, up to float rounding.
 
 file(REMOVE_RECURSE "${OUT}")
 execute_process(
-    COMMAND "${EXAMPLE}" --epochs 1 --limit-train 600 --limit-test 500 --validation 100
+    COMMAND ${LAUNCHER} "${EXAMPLE}" --epochs 1 --limit-train 600 --limit-test 500 --validation 100
             --batch-size 32 --prune-epochs 1 --calibration-batches 1 --qat-epochs 1
             --out "${OUT}" --min-accuracy 0.5
     RESULT_VARIABLE result)
@@ -49,5 +53,25 @@ file(STRINGS "${OUT}/metrics.csv" rows)
 list(LENGTH rows row_count)
 if(NOT row_count EQUAL 4)
     message(FATAL_ERROR "metrics.csv should hold a header and one epoch per training stage, got: ${rows}")
+endif()
+if(DEFINED SINGLE)
+    # Accuracies are printed with 4 decimals; compare them in ten-thousandths.
+    function(ten_thousandths value out)
+        string(REPLACE "." "" digits "${value}")
+        string(REGEX REPLACE "^0+([0-9])" "\\1" digits "${digits}")
+        set(${out} ${digits} PARENT_SCOPE)
+    endfunction()
+    file(READ "${SINGLE}/summary.json" single)
+    foreach(index 0 1 2 3)
+        string(JSON here GET "${summary}" stages ${index} test_accuracy)
+        string(JSON there GET "${single}" stages ${index} test_accuracy)
+        ten_thousandths(${here} a)
+        ten_thousandths(${there} b)
+        math(EXPR difference "${a} - ${b}")
+        if(difference GREATER 100 OR difference LESS -100)
+            message(FATAL_ERROR "stage ${index}: test accuracy ${here} on several ranks, "
+                                "${there} in one process")
+        endif()
+    endforeach()
 endif()
 message(STATUS "fashion_mnist smoke run: test accuracy ${accuracy}, model ${bytes} bytes")
