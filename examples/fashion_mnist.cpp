@@ -422,10 +422,12 @@ int run(const Settings& settings, const distributed::Context& context) {
         examples::write_summary(settings.out / "summary.json", inference_size, stages);
     }
     examples::print_table(inference_size, stages);
-    std::printf(
-        "\nWrote model.npz, pruned.npz, *int8*.npz, metrics.csv, curves.svg, graph.dot and "
-        "summary.json to %s\n",
-        settings.out.c_str());
+    std::string written = "model.npz, ";
+    for (std::size_t i = 1; i < stages.size(); ++i) {
+        written += stages[i].name + ".npz, ";
+    }
+    std::printf("\nWrote %smetrics.csv, curves.svg, %ssummary.json to %s\n", written.c_str(),
+                prune ? "graph.dot and " : "and ", settings.out.c_str());
 
     if (dense.accuracy < settings.min_accuracy) {
         std::printf("FAILED: dense test accuracy %.4f is below --min-accuracy %.4f\n",
