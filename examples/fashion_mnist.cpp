@@ -426,8 +426,8 @@ int run(const Settings& settings, const distributed::Context& context) {
     for (std::size_t i = 1; i < stages.size(); ++i) {
         written += stages[i].name + ".npz, ";
     }
-    std::printf("\nWrote %smetrics.csv, curves.svg, %ssummary.json to %s\n", written.c_str(),
-                prune ? "graph.dot and " : "and ", settings.out.c_str());
+    std::printf("\nWrote %smetrics.csv, curves.svg%s and summary.json to %s\n", written.c_str(),
+                prune ? ", graph.dot" : "", settings.out.c_str());
 
     if (dense.accuracy < settings.min_accuracy) {
         std::printf("FAILED: dense test accuracy %.4f is below --min-accuracy %.4f\n",
