@@ -106,17 +106,18 @@ Settings parse_settings(int argc, char** argv) {
     flags.add("min-accuracy", "0", "Exit with 1 when the dense test accuracy is lower (0 to 1).");
     flags.add("prune-sparsity", "0.9",
               "Fraction of all conv and linear weights to prune, smallest magnitudes across the "
-              "layers (0 skips the pruning stage).");
+              "layers, from 0 to 0.999 (0 skips the pruning stage).");
     flags.add("prune-epochs", "4",
               "Epochs of fine-tuning during and after gradual pruning (the sparsity reaches its "
-              "target after the first two thirds).");
+              "target after the first two thirds; 0 skips the pruning stage).");
     flags.add("prune-lr", "0.0005", "AdamW's initial learning rate while pruning (cosine schedule).");
     flags.add("channel-sparsity", "0.5",
               "Fraction of each convolution's output channels to prune, smallest L1 norms first, "
-              "in the channels stage, which starts from the dense model and removes the pruned "
-              "channels (0 skips that stage).");
+              "from 0 to 0.99, in the channels stage, which starts from the dense model and "
+              "removes the pruned channels (0 skips that stage).");
     flags.add("channel-epochs", "3",
-              "Epochs of fine-tuning during and after gradual channel pruning.");
+              "Epochs of fine-tuning during and after gradual channel pruning (0 skips the "
+              "channels stage).");
     flags.add("quant-observer", "histogram_mse",
               "Activation observer for int8 calibration: minmax, moving_average, "
               "histogram_percentile or histogram_mse.");

@@ -98,7 +98,8 @@ Settings parse_settings(int argc, char** argv) {
     flags.add("out", "out/fashion_mnist", "Directory for the checkpoint, metrics and pictures.");
     flags.add("min-accuracy", "0", "Exit with 1 when the dense test accuracy is lower (0 to 1).");
     flags.add("prune-sparsity", "0.9",
-              "Fraction of each Linear weight to prune in the pruning stage (0 skips the stage).");
+              "Fraction of the Linear weights to prune in the pruning stage, across all layers "
+              "or in each layer as --prune-method says (0 skips the stage).");
     flags.add("prune-epochs", "10",
               "Epochs of fine-tuning during and after gradual pruning (the sparsity reaches its "
               "target after the first two thirds).");
@@ -195,7 +196,9 @@ std::unique_ptr<xgrad::optim::Optimizer> make_optimizer(const Settings& settings
 // yields its shard of each epoch's order in batches of --batch-size / N, and
 // the ranks average their gradients before every optimizer step, so they
 // train as one process with batches of --batch-size would. Rank 0 alone
-// prints and writes files. Without mpirun there is one rank, and averaging
+// prints and writes files. Its training loss and accuracy (progress lines,
+// metrics.csv) cover its own shard; every rank evaluates the whole
+// validation and test sets. Without mpirun there is one rank, and averaging
 // does nothing.
 struct Parallel {
     const distributed::Context& context;

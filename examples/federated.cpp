@@ -18,10 +18,11 @@
 //         (on one machine add --mca btl self,vader --mca oob_tcp_if_include lo;
 //         docs/distributed.md explains the options). Without mpirun the
 //         program runs as one rank, and both methods then compute the same.
-// Prints: on rank 0, a progress bar per epoch of each method, the test
-//         accuracy after each epoch and a table with the final accuracy,
-//         the number of exchanges, the megabytes each rank passed to
-//         MPI_Allreduce and the time. Writes --out/summary.json with the same numbers.
+// Prints: on rank 0, a progress bar per epoch of each method (training loss
+//         of rank 0's shard, validation accuracy) and a table with each
+//         method's test accuracy, number of exchanges, megabytes each rank
+//         passed to MPI_Allreduce and time. Writes --out/summary.json with
+//         the same numbers.
 
 #include <algorithm>
 #include <chrono>

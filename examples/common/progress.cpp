@@ -3,12 +3,28 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 
 namespace xgrad::examples {
 
 namespace {
 
 constexpr std::size_t kBarWidth = 24;
+
+// Whether to redraw the bar in place. Open MPI gives the ranks it starts a
+// pseudo-terminal even when mpirun's own output goes to a file, so under an
+// MPI launcher (Open MPI's or a PMI/PMIx one) the display prints lines.
+bool draws_in_place(std::FILE* out) {
+    if (::isatty(::fileno(out)) == 0) {
+        return false;
+    }
+    for (const char* variable : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"}) {
+        if (std::getenv(variable) != nullptr) {
+            return false;
+        }
+    }
+    return true;
+}
 
 }  // namespace
 
@@ -27,7 +43,7 @@ Progress::Progress(std::string label, std::size_t total, std::FILE* out)
     : label_(std::move(label)),
       total_(total),
       out_(out),
-      terminal_(::isatty(::fileno(out)) != 0),
+      terminal_(draws_in_place(out)),
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 

@@ -2,8 +2,9 @@
 
 // A progress display for loops in the example programs. On a terminal it
 // redraws one line in place: bar, steps done, status, examples per second and
-// time left. When the output is a file or a pipe, it prints one plain line
-// when the loop finishes, so logs stay readable.
+// time left. When the output is a file or a pipe, or the program runs under
+// mpirun, it prints one plain line when the loop finishes, so logs stay
+// readable.
 
 #include <chrono>
 #include <cstddef>

@@ -25,12 +25,12 @@ FederatedAveraging::FederatedAveraging(FederatedAveraging&&) noexcept = default;
 FederatedAveraging& FederatedAveraging::operator=(FederatedAveraging&&) noexcept = default;
 
 bool FederatedAveraging::step(double examples) {
-    if (!std::isfinite(examples) || examples < 0.0) {
-        throw value_error("FederatedAveraging::step: examples must be a finite number >= 0, got " +
-                          format_number(examples));
-    }
+    // An invalid count is not thrown here, where the other ranks would go on
+    // to wait for this one in MPI_Allreduce. It makes the round's weight NaN,
+    // and the average at the end of the round throws on every rank.
+    const bool valid = std::isfinite(examples) && examples >= 0.0;
     ++pending_steps_;
-    pending_examples_ += examples;
+    pending_examples_ += valid ? examples : std::nan("");
     if (pending_steps_ < options_.local_steps) {
         return false;
     }
@@ -53,8 +53,9 @@ bool FederatedAveraging::average() {
     const double weight = pending_examples_;
     pending_steps_ = 0;
     pending_examples_ = 0.0;
-    const bool averaged = detail::average_values(*context_, *buffer_, tensors, weight, true,
-                                                 "FederatedAveraging");
+    const bool averaged = detail::average_values(
+        *context_, *buffer_, tensors, weight, true,
+        "FederatedAveraging (the weight is the sum of the round's step() examples)");
     if (averaged) {
         ++rounds_;
     }

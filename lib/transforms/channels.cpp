@@ -539,8 +539,11 @@ void load_graph_state(nn::Module& module, const Graph& graph) {
 
     // Every check passed, so the copy below cannot fail half-way.
     NoGradGuard no_grad;
-    for (const auto& [name, source] : state) {
-        Tensor target = targets.at(name);
+    for (const auto& entry : state) {
+        // A named reference, not a structured binding: clang 14 cannot
+        // capture a structured binding in the lambda below.
+        const Tensor& source = entry.second;
+        Tensor target = targets.at(entry.first);
         detail::visit_dtype(target.dtype(), [&](auto zero) {
             using T = decltype(zero);
             target.mutable_values<T>() = source.values<T>();

@@ -190,6 +190,25 @@ TEST_SUITE("data-parallel training") {
                              doctest::Contains("local_steps must be at least 1"), value_error);
     }
 
+    TEST_CASE("federated averaging rejects bad examples on every rank") {
+        // Only the last rank passes a negative count, in the first of two
+        // local steps. Every rank throws at the end of the round, and no rank
+        // is left waiting.
+        struct Scalar : nn::Module {
+            Scalar() { w = register_parameter("w", full({}, 1.0, Dtype::float64)); }
+            std::string type_name() const override { return "Scalar"; }
+            Tensor w;
+        };
+        const auto& context = world_context();
+        Scalar model;
+        distributed::FederatedAveraging fedavg(context, model, {.local_steps = 2});
+        const bool last = context.rank() + 1 == context.size();
+        CHECK_FALSE(fedavg.step(last ? -1.0 : 1.0));
+        CHECK_THROWS_WITH_AS(fedavg.step(1.0), doctest::Contains("negative or non-finite weight"),
+                             value_error);
+        CHECK(model.w.item() == 1.0);
+    }
+
     TEST_CASE("federated averaging of identical shards") {
         // Every rank trains on the whole dataset in the same order, so the
         // local models stay equal and averaging them changes nothing: the

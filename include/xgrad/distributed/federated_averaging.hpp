@@ -63,7 +63,9 @@ public:
     /// finite). The local_steps-th step of a round averages the model across
     /// the ranks, weighting each rank by the examples of its round, and
     /// returns true. Other steps return false. Every rank must take the same
-    /// number of steps, as sharded loaders with equal batch counts do.
+    /// number of steps, as sharded loaders with equal batch counts do. A
+    /// negative or non-finite count on any rank makes that average throw
+    /// value_error on every rank, so no rank is left waiting.
     bool step(double examples = 1.0);
 
     /// Ends the current round early: averages the model when any rank has
