@@ -268,7 +268,7 @@ void train(nn::Module& model, const Settings& settings, const data::TensorDatase
     }
 }
 
-// How a pruning stage chooses what to prune.
+// The choices of one pruning stage: method, layers, sparsity and epochs.
 struct PruningPlan {
     std::string stage;  ///< label of its epochs in the progress and metrics.csv
     xgrad::transforms::PruneMethod method;

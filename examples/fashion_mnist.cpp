@@ -192,9 +192,9 @@ std::unique_ptr<xgrad::optim::Optimizer> make_optimizer(const Settings& settings
 }
 
 // The data-parallel side of a run. Under `mpirun -np N`, each batch of
-// --batch-size examples is split across the N ranks: every rank's loader
-// yields its shard of each epoch's order in batches of --batch-size / N, and
-// the ranks average their gradients before every optimizer step, so they
+// --batch-size examples is split across the N ranks. Every rank's loader
+// yields its shard of each epoch's order in batches of --batch-size / N.
+// The ranks average their gradients before every optimizer step, so they
 // train as one process with batches of --batch-size would. Rank 0 alone
 // prints and writes files. Its training loss and accuracy (progress lines,
 // metrics.csv) cover its own shard; every rank evaluates the whole
@@ -346,8 +346,8 @@ int run(const Settings& settings, const distributed::Context& context) {
     std::vector<EpochMetrics> metrics;
     std::vector<Stage> stages;
 
-    // Rank 0 writes the files and times inference; the other ranks report
-    // zero bytes and no time, which nobody prints.
+    // Rank 0 writes the files and times inference. The other ranks report
+    // zero bytes and no time, and they print nothing.
     const auto save = [&](const std::string& file, const std::function<void(const std::filesystem::path&)>& write) {
         if (!parallel.writes()) {
             return std::uintmax_t{0};

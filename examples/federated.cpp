@@ -148,8 +148,8 @@ struct Result {
 };
 
 // Trains a fresh model by one method, with a validation pass after every
-// epoch, and evaluates it on the test set. Each rank sees the same examples
-// per epoch under both methods.
+// epoch, and evaluates it on the test set. Each rank trains on the same
+// examples per epoch under both methods.
 Result train(const std::string& method, const Settings& settings,
              const distributed::Context& context, const data::TensorDataset& train_set,
              const data::TensorDataset& held_out, const data::TensorDataset& test) {
@@ -197,7 +197,7 @@ Result train(const std::string& method, const Settings& settings,
     for (const Tensor& parameter : model->parameters()) {
         floats += parameter.numel();
     }
-    std::size_t exchanges = 0;  // a single rank has nobody to exchange with
+    std::size_t exchanges = 0;  // a single rank exchanges nothing
     if (context.size() > 1) {
         exchanges = federated ? fedavg.rounds()
                               : loader.size() * static_cast<std::size_t>(settings.epochs);
