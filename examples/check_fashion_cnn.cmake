@@ -2,16 +2,18 @@
 # 1,000 images (200 more for validation) with crops and flips. From the dense
 # model it prunes half of each convolution's channels with one epoch of
 # fine-tuning and removes them, and it prunes a second copy to 90% with one
-# epoch of fine-tuning, then quantizes that copy to int8. Then it checks
-# that every output file exists and that summary.json reports a dense test
-# accuracy above 0.5 (chance is 0.1), a channels stage in a smaller file, a
-# pruned stage at 90% sparsity in a smaller file and an int8 stage.
+# epoch of fine-tuning, then quantizes that copy to int8, before and after
+# one epoch of quantization-aware training. Then it checks that every output
+# file exists and that summary.json reports a dense test accuracy above 0.5
+# (chance is 0.1), a channels stage in a smaller file, a pruned stage at 90%
+# sparsity in a smaller file and both int8 stages, still at 90% sparsity.
 #   cmake -DEXAMPLE=path/to/fashion_cnn -DOUT=dir -P check_fashion_cnn.cmake
 
 file(REMOVE_RECURSE "${OUT}")
 execute_process(
     COMMAND "${EXAMPLE}" --epochs 4 --limit-train 1200 --limit-test 500 --validation 200
             --batch-size 32 --channels 8,16 --hidden 32 --prune-epochs 1 --channel-epochs 1
+            --qat-epochs 1
             --out "${OUT}"
             --min-accuracy 0.5
     RESULT_VARIABLE result)
@@ -19,7 +21,7 @@ if(NOT result EQUAL 0)
     message(FATAL_ERROR "fashion_cnn exited with ${result}")
 endif()
 
-foreach(name model.npz channels.npz pruned.npz pruned_int8.npz metrics.csv curves.svg graph.dot summary.json)
+foreach(name model.npz channels.npz pruned.npz pruned_int8.npz pruned_int8_qat.npz metrics.csv curves.svg graph.dot summary.json)
     if(NOT EXISTS "${OUT}/${name}")
         message(FATAL_ERROR "fashion_cnn did not write ${OUT}/${name}")
     endif()
@@ -47,15 +49,18 @@ if(NOT pruned_name STREQUAL "pruned" OR pruned_sparsity LESS 0.89 OR pruned_accu
    OR NOT pruned_bytes LESS bytes)
     message(FATAL_ERROR "unexpected pruned stage: ${summary}")
 endif()
-string(JSON int8_name GET "${summary}" stages 3 name)
-string(JSON int8_accuracy GET "${summary}" stages 3 test_accuracy)
-if(NOT int8_name STREQUAL "pruned_int8" OR int8_accuracy LESS 0.3)
-    message(FATAL_ERROR "unexpected int8 stage: ${summary}")
-endif()
+foreach(index 3 4)
+    string(JSON int8_name GET "${summary}" stages ${index} name)
+    string(JSON int8_accuracy GET "${summary}" stages ${index} test_accuracy)
+    string(JSON int8_sparsity GET "${summary}" stages ${index} sparsity)
+    if(NOT int8_name MATCHES "^pruned_int8" OR int8_accuracy LESS 0.3 OR int8_sparsity LESS 0.89)
+        message(FATAL_ERROR "unexpected int8 stage ${index}: ${summary}")
+    endif()
+endforeach()
 file(STRINGS "${OUT}/metrics.csv" rows)
 list(LENGTH rows row_count)
-if(NOT row_count EQUAL 7)
-    message(FATAL_ERROR "metrics.csv should hold a header and six epochs, got: ${rows}")
+if(NOT row_count EQUAL 8)
+    message(FATAL_ERROR "metrics.csv should hold a header and seven epochs, got: ${rows}")
 endif()
 file(READ "${OUT}/graph.dot" dot)
 if(NOT dot MATCHES "conv2d" OR NOT dot MATCHES "batch_norm")

@@ -6,14 +6,16 @@
 // (Conv2d without bias, BatchNorm2d, ReLU, max pooling) with a classifier.
 // The data loader draws random crops and flips per batch, and the batch norm
 // layers behave differently in train and eval modes. After dense training,
-// three stages start from the trained model:
+// four stages start from the trained model:
 //   channels     a copy loses half of each convolution's output channels
 //                (structured pruning with fine-tuning), and the pruned
 //                channels are removed, so the model gets narrower;
 //   pruned       the model loses 90% of its conv and linear weights
 //                (unstructured, global magnitude, with fine-tuning);
 //   pruned_int8  each batch norm folds into its convolution, and every
-//                convolution and linear layer runs in int8.
+//                convolution and linear layer runs in int8;
+//   pruned_int8_qat
+//                the same after quantization-aware fine-tuning.
 //
 // Run:    build/examples/fashion_cnn [--epochs N] [--out DIR] ... (--help lists all)
 // Prints: a progress bar per epoch on a terminal (plain lines otherwise),
@@ -21,7 +23,8 @@
 //         stage and a summary table. Writes to --out: model.npz (weights and
 //         batch norm statistics), channels.npz (the narrower model),
 //         pruned.npz (the pruned weights, sparse ones in CSR form),
-//         pruned_int8.npz (int8 weights and scales), metrics.csv (one row
+//         pruned_int8.npz and pruned_int8_qat.npz (int8 weights and
+//         scales), metrics.csv (one row
 //         per epoch of every stage), curves.svg (loss and accuracy),
 //         graph.dot (the inference graph) and summary.json.
 // Exits with 1 when the dense test accuracy is below --min-accuracy.
@@ -30,6 +33,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <functional>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -75,6 +79,8 @@ struct Settings {
     int channel_epochs;
     std::string quant_observer;
     std::size_t calibration_batches;
+    int qat_epochs;
+    double qat_lr;
 };
 
 Settings parse_settings(int argc, char** argv) {
@@ -122,8 +128,12 @@ Settings parse_settings(int argc, char** argv) {
               "Activation observer for int8 calibration: minmax, moving_average, "
               "histogram_percentile or histogram_mse.");
     flags.add("calibration-batches", "32",
-              "Training batches of 256 images observed to calibrate int8 (0 skips the int8 "
-              "stage).");
+              "Training batches of 256 images observed to calibrate int8 (0 skips both int8 "
+              "stages).");
+    flags.add("qat-epochs", "2",
+              "Epochs of quantization-aware fine-tuning with frozen batch norm statistics (0 "
+              "skips that stage).");
+    flags.add("qat-lr", "0.0001", "AdamW's learning rate during quantization-aware fine-tuning.");
     flags.parse(argc, argv);
 
     constexpr double kLargest = 1e300;
@@ -169,6 +179,8 @@ Settings parse_settings(int argc, char** argv) {
     settings.channel_epochs = static_cast<int>(flags.get_count("channel-epochs"));
     settings.quant_observer = flags.get("quant-observer");
     settings.calibration_batches = flags.get_count("calibration-batches");
+    settings.qat_epochs = static_cast<int>(flags.get_count("qat-epochs"));
+    settings.qat_lr = flags.get_double_in("qat-lr", 0.0, kLargest);
     return settings;
 }
 
@@ -378,6 +390,69 @@ examples::Stage prune_channels(const Settings& settings, const data::TensorDatas
             examples::inference_ms(slim_graph, inference_batch)};
 }
 
+// The activation parameters of a calibration on the unfolded graph, under
+// the names of the folded graph: fold_batch_norm() renames each folded
+// convolution's weight to "<weight>.folded", and the passes know a layer by
+// its weight's name. The activations themselves are the same in both graphs.
+xgrad::transforms::ActivationParams folded_names(const xgrad::transforms::ActivationParams& params,
+                                                 const xgrad::Graph& folded) {
+    std::set<std::string> names;
+    for (const xgrad::Value& value : folded.values()) {
+        names.insert(value.name);
+    }
+    xgrad::transforms::ActivationParams renamed;
+    for (const auto& [weight, qparams] : params) {
+        const bool was_folded = names.count(weight + ".folded") > 0;
+        renamed.emplace(was_folded ? weight + ".folded" : weight, qparams);
+    }
+    return renamed;
+}
+
+// Stage 5: quantization-aware fine-tuning. The training step is captured in
+// eval mode, so batch norm normalizes with its running statistics, which
+// stay frozen, and dropout passes its input through. convert_qat() puts fake
+// quantization on the input and the weight of every convolution and linear
+// layer. Quantizing a convolution's weight per output channel before
+// folding gives the same integers as quantizing the folded weight, because
+// folding scales each channel by one factor. Pruned weights stay zero: each
+// weight is multiplied by its pattern of zeros after every step.
+void quantization_aware_training(nn::Module& model, const xgrad::transforms::ActivationParams& params,
+                                 const Settings& settings, const data::TensorDataset& train_set,
+                                 const data::TensorDataset& held_out,
+                                 std::vector<examples::EpochMetrics>& metrics) {
+    namespace tf = xgrad::transforms;
+    model.eval();
+    const xgrad::Graph captured = examples::training_graph(model, train_set, settings.batch_size);
+    model.train();
+    xgrad::Graph qat = tf::convert_qat(captured, params);
+
+    std::vector<std::pair<Tensor, xt::xarray<float>>> kept;  // (weight, 1 where nonzero)
+    std::vector<std::string> weights = tf::conv_weights(captured);
+    const std::vector<std::string> linear = tf::linear_weights(captured);
+    weights.insert(weights.end(), linear.begin(), linear.end());
+    for (const std::string& name : weights) {
+        const Tensor weight = captured.value(captured.find_value(name)).tensor;
+        kept.emplace_back(weight, xt::cast<float>(xt::not_equal(weight.values<float>(), 0.0f)));
+    }
+
+    xgrad::optim::AdamW optimizer(model.parameters(),
+                                  {.lr = settings.qat_lr, .weight_decay = settings.weight_decay});
+    data::DataLoader loader = training_loader(settings, train_set, settings.seed + 4);
+    const examples::TrainStep replay = examples::graph_step(qat, optimizer);
+    const examples::TrainStep step = [&](const data::Batch& batch) {
+        auto result = replay(batch);
+        xgrad::NoGradGuard no_grad;
+        for (auto& [weight, mask] : kept) {
+            weight.mutable_values<float>() *= mask;
+        }
+        return result;
+    };
+    for (int epoch = 1; epoch <= settings.qat_epochs; ++epoch) {
+        metrics.push_back(examples::run_epoch("qat", epoch, settings.qat_epochs, loader, step,
+                                              model, held_out, settings.qat_lr));
+    }
+}
+
 int run(const Settings& settings) {
     std::filesystem::create_directories(settings.out);
 
@@ -455,23 +530,33 @@ int run(const Settings& settings) {
     // Stage 4: post-training int8 quantization of the (pruned) float model.
     // Each batch norm folds into its convolution first, so every convolution
     // and linear layer runs on int8 weights, one scale per output channel.
+    // Stage 5: quantization-aware fine-tuning, then int8 again.
     if (settings.calibration_batches > 0) {
         namespace tf = xgrad::transforms;
-        const std::string name = stages.back().name == "pruned" ? "pruned_int8" : "int8";
+        const std::string base = stages.back().name == "pruned" ? "pruned_int8" : "int8";
         const examples::GraphPass fold = [](const xgrad::Graph& graph) {
             return tf::fold_batch_norm(graph);
         };
         const tf::ActivationParams params =
             examples::calibrate(*model, train_set, settings.quant_observer,
-                                settings.calibration_batches, settings.seed + 3, fold);
-        const double accuracy = examples::int8_accuracy(*model, params, test, fold);
-        std::printf("%s test accuracy: %.4f\n", name.c_str(), accuracy);
-        xgrad::Graph graph = examples::int8_graph(*model, inference_batch, params, fold);
-        const std::filesystem::path file = settings.out / (name + ".npz");
-        xgrad::io::save_npz(file, tf::quantized_state_dict(graph));
-        stages.push_back({name, accuracy, tf::overall_sparsity(tf::sparsity_report(*model)),
-                          std::filesystem::file_size(file),
-                          examples::inference_ms(graph, inference_batch)});
+                                settings.calibration_batches, settings.seed + 3);
+        const tf::ActivationParams folded_params =
+            folded_names(params, fold(examples::inference_graph(*model, inference_batch)));
+        const auto int8_stage = [&](const std::string& name) {
+            const double accuracy = examples::int8_accuracy(*model, folded_params, test, fold);
+            std::printf("%s test accuracy: %.4f\n", name.c_str(), accuracy);
+            xgrad::Graph graph = examples::int8_graph(*model, inference_batch, folded_params, fold);
+            const std::filesystem::path file = settings.out / (name + ".npz");
+            xgrad::io::save_npz(file, tf::quantized_state_dict(graph));
+            stages.push_back({name, accuracy, tf::overall_sparsity(tf::sparsity_report(*model)),
+                              std::filesystem::file_size(file),
+                              examples::inference_ms(graph, inference_batch)});
+        };
+        int8_stage(base);
+        if (settings.qat_epochs > 0) {
+            quantization_aware_training(*model, params, settings, train_set, held_out, metrics);
+            int8_stage(base + "_qat");
+        }
     }
 
     examples::write_metrics(settings.out / "metrics.csv", metrics);
