@@ -2,8 +2,12 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/conv_onednn.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/reduce.hpp"
 #include "kernels/window2d.hpp"
@@ -255,6 +259,21 @@ void col2im(const Window2d& w, T* columns, std::size_t ld, T* x) {
         });
 }
 
+// XGRAD_CONV_KERNEL=onednn moves the float32 forward to oneDNN's
+// convolution on the calling thread; unset or im2col keeps im2col plus BLAS.
+// It is read at every call, so a benchmark can switch it within a process.
+bool environment_selects_onednn() {
+    const char* value = std::getenv("XGRAD_CONV_KERNEL");
+    if (value == nullptr || *value == '\0' || std::strcmp(value, "im2col") == 0) {
+        return false;
+    }
+    if (std::strcmp(value, "onednn") == 0) {
+        return true;
+    }
+    throw value_error(std::string("conv2d: XGRAD_CONV_KERNEL is '") + value +
+                      "'; expected 'im2col' or 'onednn'");
+}
+
 Window2d conv_window(const OpArgs& args) {
     const Shape& input = args.shape(0);
     const Shape& weight = args.shape(1);
@@ -332,6 +351,17 @@ struct Conv2d {
         if (is_pointwise(w)) {
             pointwise_forward(w, c_out, x, weight, bias, y.data());
             return;
+        }
+        // NOTE: the oneDNN kernel is opt-in. Measured on 2 cores shared with
+        // another job, it was about 5 times slower than im2col on a 1-channel
+        // input and did not clearly speed up a training step. An idle machine
+        // may rank them differently (docs/benchmarks.md, "im2col plus BLAS
+        // or oneDNN").
+        if constexpr (std::is_same_v<T, float>) {
+            if (environment_selects_onednn() &&
+                detail::conv2d_forward_onednn(w, c_out, x, weight, bias, y.data())) {
+                return;
+            }
         }
 
         const std::size_t chunk = chunk_samples(w.batch, plane, k * sizeof(T));

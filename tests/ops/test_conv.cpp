@@ -1,3 +1,5 @@
+#include <cstdlib>
+
 #include "testing.hpp"
 
 using namespace xgrad;
@@ -215,6 +217,64 @@ TEST_SUITE("conv") {
                            1e-4));
         CHECK(xt::allclose(b32.grad().values<float>(), xt::cast<float>(values(b.grad())), 1e-4,
                            1e-4));
+    }
+
+    TEST_CASE("conv2d float32 kernels agree") {
+        // XGRAD_CONV_KERNEL=onednn moves the float32 forward from im2col to
+        // oneDNN; both must match the float64 formula.
+        struct Case {
+            const char* name;
+            Shape input;
+            Shape weight;
+            bool bias;
+            Conv2dParams params;
+        };
+        const Case cases[] = {
+            {"fashion_cnn layer", {4, 32, 14, 14}, {64, 32, 3, 3}, false, {.padding = {1, 1}}},
+            {"stride, padding and dilation, with bias",
+             {2, 3, 11, 9},
+             {5, 3, 3, 2},
+             true,
+             {.stride = {2, 3}, .padding = {1, 2}, .dilation = {2, 1}}},
+            {"batch 1 without bias", {1, 4, 7, 8}, {6, 4, 3, 3}, false, {.stride = {2, 2}}},
+            {"stride leaves input columns unread", {3, 2, 8, 8}, {3, 2, 3, 3}, true,
+             {.stride = {3, 3}}},
+            {"padding wider than the input", {2, 1, 2, 3}, {2, 1, 3, 3}, true,
+             {.padding = {3, 4}}},
+            {"kernel as large as the input", {2, 3, 5, 4}, {7, 3, 5, 4}, false, {}},
+            {"1x1 kernel with stride", {2, 5, 6, 6}, {3, 5, 1, 1}, true, {.stride = {2, 2}}},
+        };
+        Generator generator(25);
+        for (const Case& c : cases) {
+            CAPTURE(c.name);
+            const Tensor x = uniform(c.input, -1, 1, generator, Dtype::float64);
+            const Tensor w = uniform(c.weight, -1, 1, generator, Dtype::float64);
+            const Tensor b = c.bias ? uniform({c.weight[0]}, -1, 1, generator, Dtype::float64)
+                                    : Tensor();
+            const Tensor x32 = to_dtype(x, Dtype::float32);
+            const Tensor w32 = to_dtype(w, Dtype::float32);
+            const Tensor b32 = c.bias ? to_dtype(b, Dtype::float32) : Tensor();
+            const xt::xarray<double> expected =
+                reference_conv2d(values(x), values(w), c.bias ? &values(b) : nullptr, c.params);
+
+            REQUIRE(setenv("XGRAD_CONV_KERNEL", "onednn", 1) == 0);
+            const Tensor onednn = conv2d(x32, w32, b32, c.params);
+            REQUIRE(unsetenv("XGRAD_CONV_KERNEL") == 0);
+            const Tensor im2col = conv2d(x32, w32, b32, c.params);
+
+            REQUIRE(onednn.shape() == im2col.shape());
+            CHECK(xt::allclose(onednn.values<float>(), im2col.values<float>(), 1e-5, 1e-5));
+            CHECK(xt::allclose(onednn.values<float>(), xt::cast<float>(expected), 1e-5, 1e-5));
+        }
+    }
+
+    TEST_CASE("conv2d kernel setting") {
+        REQUIRE(setenv("XGRAD_CONV_KERNEL", "direct", 1) == 0);
+        CHECK_THROWS_WITH_AS(conv2d(zeros({1, 1, 3, 3}), zeros({1, 1, 3, 3})),
+                             doctest::Contains("XGRAD_CONV_KERNEL"), value_error);
+        REQUIRE(setenv("XGRAD_CONV_KERNEL", "im2col", 1) == 0);
+        CHECK(conv2d(zeros({1, 1, 3, 3}), zeros({1, 1, 3, 3})).shape() == Shape{1, 1, 1, 1});
+        REQUIRE(unsetenv("XGRAD_CONV_KERNEL") == 0);
     }
 
     TEST_CASE("conv2d output shapes") {

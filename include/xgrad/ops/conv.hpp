@@ -2,7 +2,8 @@
 
 // Two-dimensional convolution over NCHW tensors (batch, channels, height,
 // width), computed as im2col plus BLAS matrix products (OpenBLAS's sgemm or
-// dgemm), one per chunk of samples.
+// dgemm), one per chunk of samples, or with oneDNN for a float32 forward
+// when XGRAD_CONV_KERNEL=onednn.
 
 #include <cstdint>
 #include <utility>
@@ -34,6 +35,11 @@ struct Conv2dParams {
 /// columns) and W the weight as a (C_out, C_in kH kW) matrix, y_n = W X_n, so
 ///   dW = sum_n dy_n X_n^T,   dx_n = col2im(W^T dy_n),   db[o] = sum of dy[:, o, :, :].
 /// Takes float32 or float64. Pass an undefined tensor as bias for no bias.
+/// The environment variable XGRAD_CONV_KERNEL, read at every call, selects
+/// the float32 forward: `im2col` (the default, also when unset) or `onednn`,
+/// oneDNN's direct convolution on the calling thread. A 1x1 kernel with
+/// stride 1 and no padding, and shapes oneDNN rejects, stay on BLAS. Any
+/// other value throws value_error.
 /// Throws shape_error when x or w is not four-dimensional, the channel counts
 /// differ, the bias does not have shape (C_out), or the dilated kernel is
 /// larger than the padded input. Throws value_error for a non-positive
