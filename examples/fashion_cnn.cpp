@@ -24,9 +24,9 @@
 //         batch norm statistics), channels.npz (the narrower model),
 //         pruned.npz (the pruned weights, sparse ones in CSR form),
 //         pruned_int8.npz and pruned_int8_qat.npz (int8 weights and
-//         scales), metrics.csv (one row
-//         per epoch of every stage), curves.svg (loss and accuracy),
-//         graph.dot (the inference graph) and summary.json.
+//         scales), metrics.csv (one row per epoch of every stage),
+//         curves.svg (loss and accuracy), graph.dot (the inference graph)
+//         and summary.json.
 // Exits with 1 when the dense test accuracy is below --min-accuracy.
 
 #include <algorithm>
