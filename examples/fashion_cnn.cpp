@@ -426,13 +426,14 @@ void quantization_aware_training(nn::Module& model, const xgrad::transforms::Act
     model.train();
     xgrad::Graph qat = tf::convert_qat(captured, params);
 
-    std::vector<std::pair<Tensor, xt::xarray<float>>> kept;  // (weight, 1 where nonzero)
+    std::vector<std::pair<Tensor, xt::xarray<float>>> nonzero_patterns;  // (weight, 1 where nonzero)
     std::vector<std::string> weights = tf::conv_weights(captured);
     const std::vector<std::string> linear = tf::linear_weights(captured);
     weights.insert(weights.end(), linear.begin(), linear.end());
     for (const std::string& name : weights) {
         const Tensor weight = captured.value(captured.find_value(name)).tensor;
-        kept.emplace_back(weight, xt::cast<float>(xt::not_equal(weight.values<float>(), 0.0f)));
+        nonzero_patterns.emplace_back(weight,
+                                      xt::cast<float>(xt::not_equal(weight.values<float>(), 0.0f)));
     }
 
     xgrad::optim::AdamW optimizer(model.parameters(),
@@ -442,8 +443,8 @@ void quantization_aware_training(nn::Module& model, const xgrad::transforms::Act
     const examples::TrainStep step = [&](const data::Batch& batch) {
         auto result = replay(batch);
         xgrad::NoGradGuard no_grad;
-        for (auto& [weight, mask] : kept) {
-            weight.mutable_values<float>() *= mask;
+        for (auto& [weight, pattern] : nonzero_patterns) {
+            weight.mutable_values<float>() *= pattern;
         }
         return result;
     };

@@ -15,7 +15,10 @@ namespace xgrad::detail {
 
 namespace {
 
-// oneDNN primitives each thread keeps, most recently used last.
+// Maximum number of oneDNN primitives each thread keeps, most recently used
+// last.
+// NOTE: each cached primitive keeps its reorder buffers until its thread
+// exits, about 13 MB for the CNN example's largest layer at batch 256.
 constexpr std::size_t kCachedPrimitives = 16;
 
 struct ConvKey {
@@ -75,7 +78,8 @@ std::unique_ptr<ConvPrimitive> make_conv(const ConvKey& key) {
     const memory::desc user_destination(destination_dims, f32, memory::format_tag::nchw);
     const memory::desc bias({dim(key.out_channels)}, f32, memory::format_tag::x);
     const memory::dims strides{dim(w.stride_h), dim(w.stride_w)};
-    // oneDNN counts dilation from 0 (no gap between taps); xgrad from 1.
+    // oneDNN counts dilation from 0 (no gap between taps), while xgrad counts
+    // from 1.
     const memory::dims dilation{dim(w.dilation_h - 1), dim(w.dilation_w - 1)};
     // oneDNN checks out = (in + left + right - kernel extent) / stride + 1
     // with integer division, which is xgrad's output size for equal padding

@@ -537,7 +537,8 @@ void load_graph_state(nn::Module& module, const Graph& graph) {
         throw value_error(message);
     }
 
-    // Every check passed, so the copy below cannot fail half-way.
+    // Every name, shape and dtype matched above, so each copy below is between
+    // tensors of one shape and dtype and leaves no tensor half-written.
     NoGradGuard no_grad;
     for (const auto& entry : state) {
         // A named reference, not a structured binding: clang 14 cannot

@@ -8,7 +8,7 @@
 // convolutions, as the example's inference graph has.
 //
 // Each round times one forward of the dense graph and one of the smaller
-// graph, alternating, so that both see the same machine phase; the table
+// graph, alternating, so that both see the same machine phase. The table
 // gives the medians over the rounds.
 //
 //   build/tests/bench/bench_channels [rounds]

@@ -85,10 +85,10 @@ struct DataLoaderOptions {
     Augmentation augment = {};
     /// Data-parallel sharding (see shard_order()): the loader yields only
     /// shard `shard_index` of `shard_count` of every epoch's order, and every
-    /// shard draws that order alike from `seed`. With shard_count N and
-    /// batch_size B, batch j of the N shards together contains the examples
-    /// of batch j of an unsharded loader with batch size N * B and the same
-    /// seed, provided that the dataset size is a multiple of N.
+    /// shard draws that order alike from `seed`. Take shard_count N,
+    /// batch_size B and a dataset size that is a multiple of N. Then batch j
+    /// of the N shards together contains the examples of batch j of an
+    /// unsharded loader with batch size N * B and the same seed.
     std::size_t shard_count = 1;
     std::size_t shard_index = 0;
     /// Remainder rule of shard_order() for a dataset size that is not a

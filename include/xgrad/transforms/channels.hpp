@@ -71,7 +71,7 @@ struct ChannelRemoval {
 /// least one output channel.
 ///
 /// `weights` names the layers whose channels may go, by the name of their
-/// weight; empty means every conv2d and linear node whose weight is a
+/// weight. Empty means every conv2d and linear node whose weight is a
 /// parameter, buffer or constant. Layers whose weight another node computes
 /// (a fake quantization, for example) are not listed in the report.
 ///
